@@ -1,0 +1,1 @@
+"""From path documents to profiles, nucleation barriers, capacities and plots."""

@@ -1,0 +1,229 @@
+"""The ``nafill`` command line.
+
+Units: pore sizes and spacings in nm (``--spacing-nm``), lengths inside structures in A, energies
+in eV, voltages in V, capacities in Na per cell or mAh/g. Every verb has ``--help``.
+Bad arguments exit with status 2 and a one-line message naming the argument.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from nafill import __version__
+from nafill.errors import NafillInputError, NafillRunError
+
+log = logging.getLogger("nafill")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nafill")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """nafill: sodium nucleation in the closed pores of hard carbon.
+
+    Build pore models, fill them one Na at a time along the lowest-enthalpy path, and analyse
+    the formation-enthalpy profiles. Pore sizes are in nm, structures in A, energies in eV.
+    """
+    _setup_logging(verbose)
+
+
+# ------------------------------------------------------------------------------------ build
+@cli.group()
+def build() -> None:
+    """Build pore models and write them to a structure file.
+
+    The format follows the output extension: .vasp (POSCAR, selective dynamics freezing the
+    carbon), .extxyz, .cif or .json.
+    """
+
+
+def _common_bilayer_options(f):
+    f = click.option("--vacuum-a", "vacuum_A", type=float, default=15.0, show_default=True,
+                     help="Vacuum between the outer faces of the walls, A.")(f)
+    f = click.option("--stacking", type=click.Choice(["AB", "AA"], case_sensitive=False),
+                     default="AB", show_default=True, help="Registry of the two graphene walls.")(f)
+    f = click.option("--supercell", nargs=2, type=int, default=(4, 4), show_default=True,
+                     help="Lateral n m repetition of the graphene cell (4 4: 64 C, a = 9.84 A).")(f)
+    return f
+
+
+def _output_option(f):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                        required=True, help="Output file; the format follows the extension.")(f)
+
+
+def _write(atoms, output: Path) -> None:
+    from nafill.io import structure_format, write_structure
+
+    structure_format(output)  # refuse an unknown extension before anything is written
+    write_structure(atoms, output)
+    click.echo(f"wrote {output} ({atoms.get_chemical_formula()}, {len(atoms)} atoms)")
+
+
+@build.command("cavity")
+@click.option("--spacing-nm", required=True,
+              help="Wall-to-wall spacing between the carbon planes, nm (0.30-5.0), or a standard "
+                   "cavity name 2L..7L (0.82, 1.05, 1.19, 1.48, 1.82, 2.18 nm).")
+@_common_bilayer_options
+@_output_option
+def build_cavity(spacing_nm: str, supercell, stacking: str, vacuum_A: float, output: Path) -> None:
+    """A cavity: two parallel graphene walls (Na clusters grow here)."""
+    from nafill.structures.pores import cavity
+
+    _write(cavity(spacing_nm, tuple(supercell), stacking, vacuum_A), output)
+
+
+@build.command("orifice")
+@click.option("--spacing-nm", type=float, required=True,
+              help="Wall spacing, nm (usual orifices 0.37-0.7; accepted 0.30-5.0).")
+@_common_bilayer_options
+@_output_option
+def build_orifice(spacing_nm: float, supercell, stacking: str, vacuum_A: float, output: Path) -> None:
+    """An orifice: a narrow slit where single Na intercalate between the walls."""
+    from nafill.structures.pores import orifice
+
+    _write(orifice(spacing_nm, tuple(supercell), stacking, vacuum_A), output)
+
+
+@build.command("na-layers")
+@click.option("--layers", type=int, required=True, help="Number of bcc(110) Na layers, 1..7.")
+@click.option("--lattice-a", "lattice_A", type=float, default=4.23, show_default=True,
+              help="bcc Na lattice constant, A.")
+@_common_bilayer_options
+@_output_option
+def build_na_layers(layers: int, lattice_A: float, supercell, stacking: str, vacuum_A: float,
+                    output: Path) -> None:
+    """Bilayer with k layers of bcc Na (starting model for a cavity-spacing relaxation)."""
+    from nafill.structures.na_layers import na_layers_model
+
+    atoms = na_layers_model(layers, tuple(supercell), stacking, lattice_A, vacuum_A=vacuum_A)
+    _write(atoms, output)
+    click.echo(
+        f"{atoms.info['na_per_layer']} Na per layer, in-plane strain "
+        f"{100 * atoms.info['na_in_plane_strain']:.1f} %, spacing {atoms.info['spacing_nm']:.3f} nm"
+    )
+
+
+@build.command("connected")
+@click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
+              help="Section spacings, nm, narrow first (2-4 values): --spacings-nm 0.5 1.2 1.82.")
+@click.option("--width-a", "width_A", type=float, default=15.0, show_default=True,
+              help="Width of each section along x, A.")
+@click.option("--ny", type=int, default=3, show_default=True,
+              help="Rectangular graphene cells along y (4.26 A each).")
+@click.option("--stacking", type=click.Choice(["AB", "AA"], case_sensitive=False), default="AB",
+              show_default=True)
+@_output_option
+def build_connected(spacings, width_A: float, ny: int, stacking: str, output: Path) -> None:
+    """A stage-wise pore: sections of increasing spacing (nm), narrow first.
+
+    Example: nafill build connected --spacings-nm 0.5 1.2 1.82 -o pore.extxyz
+    """
+    from nafill.structures.connected import connected_pore
+
+    _write(connected_pore(list(spacings), width_A, ny, stacking), output)
+
+
+@build.command("sites")
+@click.argument("structure", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for neighbour directions.")
+@click.option("--no-symmetry", is_flag=True, help="Do not merge symmetry-equivalent sites.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def build_sites(structure: Path, seed: int, no_symmetry: bool, as_json: bool) -> None:
+    """Print the candidate sites for the next Na in STRUCTURE (counts before/after merging)."""
+    from nafill.io import read_structure
+    from nafill.structures.sites import candidate_sites
+
+    atoms = read_structure(structure)
+    sites = candidate_sites(atoms, seed=seed, use_symmetry=not no_symmetry)
+    summary = sites.summary()
+    if as_json:
+        summary["sites"] = [
+            {"kind": k, "multiplicity": m, "position_A": [round(float(x), 6) for x in p]}
+            for k, m, p in zip(sites.kinds, sites.multiplicity, sites.positions)
+        ]
+        click.echo(json.dumps(summary, indent=1))
+        return
+    click.echo(
+        f"{summary['n_proposed']} proposed, {summary['n_rejected']} rejected (outside the pore or too "
+        f"close), {summary['n_duplicates']} duplicates merged -> {summary['n_before_symmetry']} sites; "
+        f"{summary['n_symmetry_merged']} merged by symmetry ({summary['n_symmetry_ops']} operations) "
+        f"-> {summary['n_distinct']} distinct"
+    )
+    click.echo(f"{'#':>3} {'kind':<10} {'mult':>4} {'x (A)':>9} {'y (A)':>9} {'z (A)':>9}")
+    for n, (k, m, p) in enumerate(zip(sites.kinds, sites.multiplicity, sites.positions)):
+        click.echo(f"{n:>3} {k:<10} {m:>4} {p[0]:9.3f} {p[1]:9.3f} {p[2]:9.3f}")
+
+
+# ------------------------------------------------------------------------------------ entry
+MULTI_VALUE_OPTIONS = ("--spacings-nm", "--temperatures")
+"""Options that take several space-separated numbers (click wants them repeated)."""
+
+
+def _expand_multi_value(argv: list[str]) -> list[str]:
+    """Rewrite ``--opt 1 2 3`` as ``--opt 1 --opt 2 --opt 3`` for :data:`MULTI_VALUE_OPTIONS`."""
+    out: list[str] = []
+    k = 0
+    while k < len(argv):
+        tok = argv[k]
+        out.append(tok)
+        k += 1
+        if tok in MULTI_VALUE_OPTIONS:
+            first = True
+            while k < len(argv) and _is_number(argv[k]):
+                if not first:
+                    out.append(tok)
+                out.append(argv[k])
+                first = False
+                k += 1
+    return out
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _as_cli_name(message: str) -> str:
+    """Name the command-line flag in a Python-side message: ``spacing_nm = ...`` -> ``--spacing-nm = ...``."""
+    head, sep, rest = message.partition(" = ")
+    if sep and head.replace("_", "").isalnum():
+        return f"--{head.replace('_', '-').lower()} = {rest}"
+    return message
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: one-line errors, exit status 2 for bad input."""
+    argv = _expand_multi_value(list(sys.argv[1:] if argv is None else argv))
+    try:
+        rv = cli.main(args=argv, prog_name="nafill", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("nafill: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"nafill: error: {exc.format_message()}", err=True)
+        return exc.exit_code if exc.exit_code else 2
+    except NafillInputError as exc:
+        click.echo(f"nafill: error: {_as_cli_name(str(exc))}", err=True)
+        return 2
+    except NafillRunError as exc:
+        click.echo(f"nafill: run error: {exc}", err=True)
+        return 3
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

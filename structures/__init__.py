@@ -1,0 +1,1 @@
+"""Builders of closed-pore models (pure functions returning ASE ``Atoms``; no I/O, no energies)."""

@@ -1,0 +1,1 @@
+"""Filling engine, energy backends, FireWorks tasks and workflow builders."""
