@@ -165,6 +165,85 @@ def build_sites(structure: Path, seed: int, no_symmetry: bool, as_json: bool) ->
         click.echo(f"{n:>3} {k:<10} {m:>4} {p[0]:9.3f} {p[1]:9.3f} {p[2]:9.3f}")
 
 
+# ------------------------------------------------------------------------------------ fill
+def _parse_calc_options(options: tuple[str, ...]) -> dict:
+    out = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} must be KEY=VALUE", param_hint="'--calc-option'")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@cli.command("fill")
+@click.option("--spacing-nm", help="Build a cavity/orifice of this spacing, nm (0.30-5.0), or a standard "
+              "cavity name 2L..7L. Alternative to --host.")
+@click.option("--host", "host_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read the empty host from a structure file (.vasp, .extxyz, .cif, .json).")
+@click.option("--supercell", nargs=2, type=int, default=(4, 4), show_default=True,
+              help="Lateral repetition of the graphene cell (with --spacing-nm).")
+@click.option("--stacking", type=click.Choice(["AB", "AA"], case_sensitive=False), default="AB",
+              show_default=True, help="Wall registry (with --spacing-nm).")
+@click.option("--calculator", default="emt", show_default=True,
+              help="Energy backend: emt (surrogate), mlip (SevenNet, needs nafill[mlip]) or "
+                   "module:factory (any ASE calculator).")
+@click.option("--calc-option", multiple=True, metavar="KEY=VALUE",
+              help="Backend option (JSON value), repeatable, e.g. --calc-option dispersion=\"d3-zero\".")
+@click.option("--max-na", type=int, default=None,
+              help="Stop after this many Na [default: the pore's theoretical capacity].")
+@click.option("--candidates", "n_candidates", type=int, default=24, show_default=True,
+              help="Symmetry-distinct candidate sites considered per step.")
+@click.option("--prescreen", type=int, default=4, show_default=True,
+              help="Relax only the best K candidates by single-point energy (0: relax all).")
+@click.option("--beam", "beam_width", type=int, default=1, show_default=True,
+              help="Keep the B lowest structures per step (1 = greedy lowest-enthalpy path).")
+@click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
+              help="Force threshold of the Na relaxations, eV/A.")
+@click.option("--max-relax-steps", type=int, default=300, show_default=True,
+              help="Ionic steps allowed per relaxation.")
+@click.option("--stop-rise-ev", "stop_rise_eV", type=float, default=None,
+              help="Stop once H stays this many eV above its running minimum for --stop-patience "
+                   "steps (off by default; set it above the expected nucleation barrier).")
+@click.option("--stop-patience", type=int, default=3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--workers", default="1", show_default=True,
+              help="Processes relaxing candidates in parallel, or 'auto' (same path as serial).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder: path.json, path.extxyz, profile.png. An unfinished run there "
+                   "is resumed.")
+@click.option("--overwrite", is_flag=True, help="Discard a previous run in --out and start again.")
+@click.option("--no-cache", is_flag=True, help="Recompute the reference energies.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
+def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, max_na,
+             n_candidates, prescreen, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
+             stop_patience, seed, workers, out_dir, overwrite, no_cache, quiet) -> None:
+    """Fill a pore one Na at a time along the lowest-enthalpy path (the main job).
+
+    Prints a per-step table (n, H in eV, step V in V, candidates) and the headline numbers, and
+    writes path.json, path.extxyz and profile.png into --out. Interrupted runs resume when the
+    same command is run again.
+    """
+    from nafill.workflows.runner import run_fill_cli
+
+    if (spacing_nm is None) == (host_file is None):
+        raise click.UsageError("give exactly one of --spacing-nm or --host")
+    run_fill_cli(
+        spacing_nm=spacing_nm, host_file=host_file, supercell=tuple(supercell), stacking=stacking,
+        calculator=calculator, calc_options=_parse_calc_options(calc_option),
+        policy_kwargs=dict(
+            max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
+            beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
+            stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, seed=seed,
+            workers=workers if workers == "auto" else int(workers) if workers.isdigit() else workers,
+        ),
+        out_dir=out_dir, overwrite=overwrite, use_cache=not no_cache, quiet=quiet,
+    )
+
+
 # ------------------------------------------------------------------------------------ entry
 MULTI_VALUE_OPTIONS = ("--spacings-nm", "--temperatures")
 """Options that take several space-separated numbers (click wants them repeated)."""

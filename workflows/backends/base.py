@@ -1,0 +1,182 @@
+"""The backend interface and the one ASE relaxation loop every ASE-based backend shares.
+
+A backend relaxes a structure with some atoms frozen (by default every non-Na atom: the carbon
+walls and their H/O) to a force threshold, or computes a single point, and returns a
+:class:`~nafill.workflows.documents.RelaxResult`. The same document comes back from every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.constraints import FixAtoms
+from ase.optimize import BFGS
+
+from nafill.errors import check_int, check_range
+from nafill.structures.geometry import host_indices
+from nafill.workflows.bulk import BccResult, optimise_bcc
+from nafill.workflows.documents import RelaxResult
+
+log = logging.getLogger(__name__)
+
+
+class Backend(ABC):
+    """An energy engine. Subclasses implement :meth:`relax` and :meth:`single_point`."""
+
+    name: str = "backend"
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-safe settings that determine the energies (used for caching references)."""
+        return {}
+
+    def fingerprint(self) -> str:
+        """Stable hash of the name and settings: equal fingerprints give equal energies."""
+        blob = json.dumps({"name": self.name, "settings": self.settings()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "settings": self.settings(), "fingerprint": self.fingerprint()}
+
+    @abstractmethod
+    def relax(
+        self,
+        atoms: Atoms,
+        fmax_eV_A: float = 0.05,
+        max_steps: int = 300,
+        fixed: Sequence[int] | None = None,
+    ) -> RelaxResult:
+        """Relax ``atoms`` with ``fixed`` atoms frozen (default: every non-Na atom)."""
+
+    @abstractmethod
+    def single_point(self, atoms: Atoms) -> RelaxResult:
+        """Energy (and forces) of ``atoms`` as they are."""
+
+    def bulk_na(self) -> BccResult:
+        """Relaxed bcc Na (lattice optimised) with this backend's settings."""
+
+        def energy(a: Atoms) -> float:
+            r = self.single_point(a)
+            if not r.ok:
+                raise RuntimeError(f"bcc Na single point failed: {r.error}")
+            return float(r.energy_eV)
+
+        return optimise_bcc(energy)
+
+    def relax_many(
+        self, structures: Sequence[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1
+    ) -> list[RelaxResult]:
+        """Relax several structures; results in input order (same with any ``workers``)."""
+        from nafill.workflows.parallel import map_relax
+
+        return map_relax(self, list(structures), fmax_eV_A, max_steps, workers)
+
+
+def max_free_force(forces: np.ndarray, free: np.ndarray) -> float:
+    """Largest force norm (eV/A) over the free atoms (0 when none is free)."""
+    if not free.any():
+        return 0.0
+    return float(np.linalg.norm(forces[free], axis=1).max())
+
+
+class AseCalculatorBackend(Backend):
+    """Backend around any ASE calculator, relaxed with ASE's BFGS (deterministic).
+
+    Args:
+        factory: zero-argument callable returning a fresh calculator.
+        name: backend name stored in documents.
+        settings: JSON-safe description of the calculator (for fingerprints).
+        maxstep_A: BFGS maximum step, A.
+    """
+
+    freeze_host_required = False
+
+    def __init__(
+        self,
+        factory: Callable[[], Any],
+        name: str,
+        settings: dict[str, Any] | None = None,
+        maxstep_A: float = 0.2,
+    ) -> None:
+        self.factory = factory
+        self.name = name
+        self._settings = dict(settings or {})
+        self.maxstep_A = float(maxstep_A)
+        self._calc = None
+
+    def settings(self) -> dict[str, Any]:
+        return {**self._settings, "optimizer": "BFGS", "maxstep_A": self.maxstep_A}
+
+    @property
+    def calculator(self):
+        if self._calc is None:
+            self._calc = self.factory()
+        return self._calc
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_calc"] = None  # calculators are rebuilt in worker processes
+        return state
+
+    def _prepare(self, atoms: Atoms, fixed: Sequence[int] | None) -> tuple[Atoms, np.ndarray]:
+        work = atoms.copy()
+        fix = host_indices(work) if fixed is None else np.asarray(fixed, int)
+        work.set_constraint(FixAtoms(indices=fix) if len(fix) else None)
+        free = np.ones(len(work), bool)
+        free[fix] = False
+        if self.freeze_host_required and len(set(host_indices(work)) - set(fix.tolist())):
+            from nafill.errors import NafillInputError
+
+            raise NafillInputError(
+                f"backend {self.name!r} cannot relax host atoms (it has no bonding inside the "
+                "walls); keep the host frozen or use the mlip or VASP backend"
+            )
+        work.calc = self.calculator
+        return work, free
+
+    def single_point(self, atoms: Atoms) -> RelaxResult:
+        t0 = time.perf_counter()
+        try:
+            work, free = self._prepare(atoms, range(len(atoms)))
+            e = work.get_potential_energy()
+            f = work.get_forces(apply_constraint=False)
+            fmax = float(np.linalg.norm(f, axis=1).max()) if len(f) else 0.0
+        except Exception as exc:  # noqa: BLE001 - every backend error becomes a failed result
+            return RelaxResult.failed(self.name, self.settings(), f"{type(exc).__name__}: {exc}",
+                                      time.perf_counter() - t0)
+        work.calc = None
+        return RelaxResult.from_atoms(work, e, fmax, 0, True, self.name, self.settings(),
+                                      time.perf_counter() - t0)
+
+    def relax(
+        self,
+        atoms: Atoms,
+        fmax_eV_A: float = 0.05,
+        max_steps: int = 300,
+        fixed: Sequence[int] | None = None,
+    ) -> RelaxResult:
+        check_range("fmax_eV_A", fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
+        check_int("max_steps", max_steps, 0, 100000)
+        t0 = time.perf_counter()
+        work, free = self._prepare(atoms, fixed)
+        try:
+            opt = BFGS(work, logfile=None, maxstep=self.maxstep_A)
+            converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps)) if free.any() else True
+            n_steps = int(opt.nsteps)
+            e = work.get_potential_energy()
+            fmax = max_free_force(work.get_forces(apply_constraint=False), free)
+        except Exception as exc:  # noqa: BLE001
+            return RelaxResult.failed(self.name, self.settings(), f"{type(exc).__name__}: {exc}",
+                                      time.perf_counter() - t0)
+        work.calc = None
+        return RelaxResult.from_atoms(
+            work, e, fmax, n_steps, converged and fmax <= fmax_eV_A + 1e-12, self.name,
+            self.settings(), time.perf_counter() - t0,
+        )

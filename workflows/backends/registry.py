@@ -1,0 +1,99 @@
+"""Backends by name: ``emt`` (default surrogate), ``mlip`` (SevenNet, optional extra) and any ASE
+calculator given as ``module:factory`` with keyword arguments.
+
+Unknown names and missing extras fail with a message saying what exists and how to install it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from nafill.errors import NafillInputError
+from nafill.workflows.backends.base import AseCalculatorBackend, Backend
+
+BUILTIN_BACKENDS = ("emt", "mlip")
+
+
+class EmtBackend(AseCalculatorBackend):
+    """The ``emt`` surrogate (Na EMT + Na-host Morse): for tests and quick laptop runs.
+
+    The host must stay frozen: the surrogate has no bonding inside the walls.
+    """
+
+    freeze_host_required = True
+
+    def __init__(self, maxstep_A: float = 0.2) -> None:
+        from nafill.workflows.backends import emt_surrogate as m
+
+        settings = {
+            "model": "nafill NaCarbonEMT",
+            "na_emt": list(m.NA_EMT_PARAMETERS),
+            "na_host_morse": {k: list(v) for k, v in sorted(m.NA_HOST_MORSE.items())},
+            "pair_switch_A": list(m.PAIR_SWITCH_A),
+            "wall_lj": list(m.WALL_LJ),
+        }
+        super().__init__(m.NaCarbonEMT, "emt", settings, maxstep_A)
+
+
+def _import_factory(spec: str):
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise NafillInputError(
+            f"calculator = {spec!r} must be 'emt', 'mlip' or 'module:factory' "
+            "(e.g. 'ase.calculators.lj:LennardJones')"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise NafillInputError(
+            f"calculator = {spec!r}: cannot import module {module_name!r} ({exc}); install the "
+            "package that provides it"
+        ) from None
+    factory = module
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise NafillInputError(f"calculator = {spec!r}: {module_name} has no attribute {attr!r}")
+    if not callable(factory):
+        raise NafillInputError(f"calculator = {spec!r} is not callable")
+    return factory
+
+
+def get_backend(name: str, **options: Any) -> Backend:
+    """Return the backend called ``name`` with ``options``.
+
+    * ``emt``: options ``maxstep_A``.
+    * ``mlip``: options ``model`` (default ``7net-0``), ``dispersion`` (None, ``d3-zero``,
+      ``d3-bj``), ``d3_cutoff_bohr``; needs ``pip install "nafill[mlip]"``.
+    * ``module:factory``: every option is passed to the factory as a keyword argument.
+    """
+    key = str(name).strip()
+    if key.lower() == "emt":
+        return EmtBackend(**options)
+    if key.lower() == "mlip":
+        from nafill.workflows.backends.mlip import MlipBackend
+
+        return MlipBackend(**options)
+    if key.lower() == "vasp":
+        raise NafillInputError(
+            "calculator = 'vasp' is not available yet in this version of nafill (the production "
+            "VASP backend is unfinished); use emt, mlip or module:factory"
+        )
+    if ":" not in key:
+        raise NafillInputError(
+            f"calculator = {name!r} is unknown; use one of {', '.join(BUILTIN_BACKENDS)} or "
+            "'module:factory' for any ASE calculator"
+        )
+    factory = _import_factory(key)
+    kwargs = dict(options)
+
+    def make():
+        return factory(**kwargs)
+
+    try:
+        make()
+    except Exception as exc:  # noqa: BLE001
+        raise NafillInputError(f"calculator = {name!r} with options {kwargs} fails to build: {exc}") from None
+    settings = {"factory": key, "kwargs": {k: repr(v) for k, v in sorted(kwargs.items())}}
+    return AseCalculatorBackend(make, key, settings)

@@ -1,0 +1,114 @@
+"""The local runner behind ``nafill fill``: validate everything, fill, print, plot.
+
+All input is checked (host, backend, policy, output folder) before any energy is computed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nafill.errors import NafillInputError
+from nafill.workflows.documents import FillingPath, StepRecord
+
+log = logging.getLogger(__name__)
+
+
+def build_host(spacing_nm=None, host_file=None, supercell=(4, 4), stacking="AB"):
+    """The empty host: a cavity/orifice of ``spacing_nm`` or the structure in ``host_file``."""
+    from nafill.constants import ORIFICE_RANGE_NM
+    from nafill.io import read_structure
+    from nafill.structures.pores import _resolve_spacing, cavity, orifice
+
+    if host_file is not None:
+        return read_structure(host_file)
+    s = _resolve_spacing(spacing_nm)
+    if s <= ORIFICE_RANGE_NM[1]:
+        return orifice(s, supercell, stacking)
+    return cavity(s, supercell, stacking)
+
+
+def format_table(path: FillingPath) -> str:
+    """Per-step table: n, H (eV), V (V), distinct candidates, relaxed, site kind, wall time."""
+    lines = [f"{'n':>3} {'H (eV)':>9} {'V (V)':>8} {'cand':>5} {'relax':>5} {'fail':>4} {'site':<10} {'t (s)':>6}"]
+    for s in path.step_records():
+        lines.append(
+            f"{s.n_na:>3} {s.formation_enthalpy_eV:9.3f} {s.step_voltage_V:8.3f} {s.n_candidates:>5} "
+            f"{s.n_relaxed:>5} {s.n_failed:>4} {s.site_kind:<10} {s.wall_s:6.2f}"
+        )
+    return "\n".join(lines)
+
+
+def format_headline(path: FillingPath) -> str:
+    """The headline numbers of a path, with the definitions they use."""
+    sm = path.summary
+    nuc = sm.get("nucleation") or {}
+    ref = path.reference
+    out = [
+        f"backend {path.backend['name']}: mu_Na = {ref['mu_na_eV']:.4f} eV/atom "
+        f"(bcc a = {ref['bcc_lattice_A']:.3f} A), E(host) = {ref['e_host_eV']:.4f} eV",
+        f"steps: {sm.get('n_steps', 0)}, final H({sm.get('n_na_final', 0)}) = "
+        f"{sm.get('formation_enthalpy_final_eV', float('nan')):.3f} eV, "
+        f"min H = {sm.get('formation_enthalpy_min_eV', float('nan')):.3f} eV",
+    ]
+    if nuc.get("status") == "barrier":
+        out.append(f"nucleation barrier: {nuc['barrier_eV']:.3f} eV at critical size n* = "
+                   f"{nuc['critical_size']} (H falls by > {nuc['tol_eV']} eV at n = {nuc['nucleation_at']})")
+    elif nuc.get("status") == "barrierless":
+        out.append("nucleation barrier: none (H falls from the first Na)")
+    else:
+        out.append("nucleation barrier: not crossed (H never falls along this path)")
+    out.append(
+        f"capacity: practical {sm.get('practical_capacity_na')} Na (largest x at the global minimum "
+        f"of H, H < 0), theoretical {sm.get('theoretical_capacity_na')} Na (bcc density)"
+    )
+    out.append(f"relaxations: {sm.get('n_relaxations')}, wall time {sm.get('wall_s', 0):.1f} s; "
+               f"stopped: {sm.get('stop_reason')}")
+    return "\n".join(out)
+
+
+def run_fill_cli(
+    spacing_nm, host_file, supercell, stacking, calculator: str, calc_options: dict[str, Any],
+    policy_kwargs: dict[str, Any], out_dir: Path, overwrite: bool, use_cache: bool, quiet: bool,
+) -> FillingPath:
+    """Validate, run (or resume) a fill with a progress bar, print the summary, write the plot."""
+    from tqdm import tqdm
+
+    from nafill.analysis.plots import plot_path
+    from nafill.structures.capacity import pore_capacity
+    from nafill.workflows.backends.registry import get_backend
+    from nafill.workflows.filling import FillingPolicy, fill
+    from nafill.workflows.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG
+
+    host = build_host(spacing_nm, host_file, supercell, stacking)
+    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host))
+    backend = get_backend(calculator, **calc_options)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NafillInputError(f"--out = {str(out_dir)!r} exists and is not a folder")
+    if overwrite:
+        for name in (PATH_JSON, PATH_EXTXYZ, PROFILE_PNG):
+            (out_dir / name).unlink(missing_ok=True)
+
+    bar = tqdm(total=policy.max_na, unit="Na", disable=quiet, file=sys.stderr, desc="filling")
+
+    def on_step(rec: StepRecord, path: FillingPath) -> None:
+        bar.n = rec.n_na
+        bar.set_postfix(H=f"{rec.formation_enthalpy_eV:.2f} eV", V=f"{rec.step_voltage_V:.2f} V")
+        bar.refresh()
+
+    try:
+        path = fill(host, backend, policy, out_dir=out_dir, on_step=on_step, use_cache=use_cache)
+    finally:
+        bar.close()
+    png = plot_path(path, out_dir / PROFILE_PNG)
+    if not quiet:
+        click.echo(format_table(path))
+        click.echo("")
+    click.echo(format_headline(path))
+    click.echo(f"wrote {out_dir / PATH_JSON}, {out_dir / PATH_EXTXYZ}, {png}")
+    return path
