@@ -1,0 +1,22 @@
+"""Shared fixtures: an isolated cache and nafill home for every test session."""
+
+import os
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_nafill_dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("nafill_home")
+    old = {k: os.environ.get(k) for k in ("NAFILL_CACHE_DIR", "NAFILL_HOME")}
+    os.environ["NAFILL_CACHE_DIR"] = str(base / "cache")
+    os.environ["NAFILL_HOME"] = str(base / "home")
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

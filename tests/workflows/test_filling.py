@@ -1,0 +1,255 @@
+"""The filling engine: bookkeeping, physics sanity, determinism, resume after kill, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nafill.errors import NafillInputError, NafillRunError
+from nafill.structures.geometry import between_walls, guest_indices, host_indices, min_distances
+from nafill.structures.pores import cavity
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.documents import RelaxResult
+from nafill.workflows.filling import FillingPolicy, fill, plan_step, start_path
+from nafill.workflows.store import load_path
+
+
+@pytest.fixture(scope="module")
+def fill_119(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fill119")
+    t0 = time.perf_counter()
+    path = fill(cavity(1.19), get_backend("emt"), FillingPolicy(max_na=12), out_dir=out)
+    return path, out, time.perf_counter() - t0
+
+
+def test_path_json_schema_and_files(fill_119):
+    path, out, _ = fill_119
+    doc = json.loads((out / "path.json").read_text())
+    for key in ("host", "backend", "policy", "reference", "steps", "summary"):
+        assert key in doc
+    assert {"mu_na_eV", "e_host_eV"} <= set(doc["reference"])
+    for s in doc["steps"]:
+        for key in ("n_na", "energy_eV", "formation_enthalpy_eV", "step_voltage_V", "n_candidates",
+                    "n_relaxed", "wall_s"):
+            assert key in s
+    assert [s["n_na"] for s in doc["steps"]] == list(range(1, 13))
+    from ase.io import read
+
+    frames = read(out / "path.extxyz", index=":")
+    assert len(frames) == 12
+    assert [f.info["n_na"] for f in frames] == list(range(1, 13))
+    assert frames[-1].info["energy_eV"] == pytest.approx(doc["steps"][-1]["energy_eV"], abs=1e-6)
+    assert frames[-1].get_chemical_symbols().count("Na") == 12
+
+
+def test_enthalpy_bookkeeping(fill_119):
+    path, _, _ = fill_119
+    ref = path.reference
+    e = np.array([s["energy_eV"] for s in path.steps])
+    h = np.array([s["formation_enthalpy_eV"] for s in path.steps])
+    v = np.array([s["step_voltage_V"] for s in path.steps])
+    n = np.arange(1, 13)
+    assert np.allclose(h, e - ref["e_host_eV"] - n * ref["mu_na_eV"], atol=1e-12)
+    # step energies telescope: H(x) = -sum of step voltages up to x
+    assert np.allclose(h, -np.cumsum(v), atol=1e-9)
+    assert path.steps[0]["formation_enthalpy_eV"] > 0  # one Na on a wall: above Na metal
+
+
+def test_kept_na_between_walls_and_away_from_carbon(fill_119):
+    path, _, _ = fill_119
+    for rec in path.step_records():
+        a = rec.atoms()
+        na = guest_indices(a)
+        assert len(na) == rec.n_na
+        assert between_walls(a, a.positions[na]).all()
+        assert min_distances(a, a.positions[na], host_indices(a)).min() >= 2.0
+        # carbon stayed frozen at the host positions
+        assert np.allclose(a.positions[host_indices(a)], path.host_atoms().positions, atol=1e-12)
+
+
+def test_summary_and_counts(fill_119):
+    path, _, seconds = fill_119
+    sm = path.summary
+    assert sm["n_steps"] == 12 and sm["finished"]
+    assert sm["theoretical_capacity_na"] == 22
+    assert sm["n_relaxations"] <= 4 * 12
+    assert all(s["n_relaxed"] <= 4 for s in path.steps)
+    assert seconds < 120  # generous: the point is "well under a minute" on 2 cores
+
+
+def test_same_seed_same_path_bitwise(tmp_path):
+    kw = dict(max_na=5)
+    p1 = fill(cavity(1.05), get_backend("emt"), FillingPolicy(**kw))
+    p2 = fill(cavity(1.05), get_backend("emt"), FillingPolicy(**kw))
+    assert [s["energy_eV"] for s in p1.steps] == [s["energy_eV"] for s in p2.steps]
+    p3 = fill(cavity(1.05), get_backend("emt"), FillingPolicy(seed=1, **kw))
+    assert [s["n_candidates"] for s in p3.steps][0] == 1
+
+
+def test_parallel_workers_same_path():
+    p1 = fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=4))
+    p2 = fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=4, workers=2))
+    assert [s["energy_eV"] for s in p1.steps] == [s["energy_eV"] for s in p2.steps]
+
+
+def test_beam_search_keeps_sorted_beam():
+    p = fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=4, beam_width=3))
+    for s in p.steps[1:]:
+        assert 1 <= len(s["beam_energies_eV"]) <= 3
+        assert s["beam_energies_eV"] == sorted(s["beam_energies_eV"])
+        assert s["energy_eV"] == s["beam_energies_eV"][0]
+    assert len(p.state["beam"]) == len(p.steps[-1]["beam_energies_eV"])
+
+
+def _cli(out, max_na):
+    return [sys.executable, "-m", "nafill.cli", "fill", "--spacing-nm", "1.19", "--calculator", "emt",
+            "--max-na", str(max_na), "--out", str(out), "-q"]
+
+
+def test_resume_after_kill_gives_same_path(tmp_path):
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
+    subprocess.run(_cli(ref_dir, 8), check=True, capture_output=True)
+    ref = load_path(ref_dir)
+    proc = subprocess.Popen(_cli(run_dir, 8), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    n_done = 0
+    while time.time() < deadline:
+        try:
+            n_done = len(json.loads((run_dir / "path.json").read_text())["steps"])
+        except (OSError, ValueError, KeyError):
+            n_done = 0
+        if n_done >= 3 or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = load_path(run_dir)  # never corrupted by the kill
+    assert 3 <= len(partial.steps) < 8, "the kill should land mid-run"
+    done = subprocess.run(_cli(run_dir, 8), check=True, capture_output=True, text=True)
+    assert "reached max_na = 8" in done.stdout
+    resumed = load_path(run_dir)
+    assert [s["n_na"] for s in resumed.steps] == list(range(1, 9))  # no duplicate, none missing
+    assert [s["energy_eV"] for s in resumed.steps] == [s["energy_eV"] for s in ref.steps]
+
+
+def test_different_run_in_same_folder_refused_and_kept(tmp_path):
+    out = tmp_path / "run"
+    fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=2), out_dir=out)
+    before = (out / "path.json").read_bytes()
+    with pytest.raises(NafillInputError, match="holds a different run.*policy.fmax_eV_A"):
+        fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=2, fmax_eV_A=0.02), out_dir=out)
+    assert (out / "path.json").read_bytes() == before
+    # extending max_na resumes the same run
+    p = fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=3), out_dir=out)
+    assert len(p.steps) == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"n_candidates": -1}, r"n_candidates = -1 is outside the allowed range \[1, 10000\]"),
+        ({"fmax_eV_A": 0.0}, r"fmax_eV_A = 0 eV/A is outside the allowed range \(0, 10\]"),
+        ({"fmax_eV_A": -0.1}, "fmax_eV_A"),
+        ({"max_na": 23}, r"max_na = 23 is outside the allowed range \[1, 22\]"),
+        ({"max_na": 0}, "max_na = 0"),
+        ({"beam_width": 0}, "beam_width = 0"),
+        ({"prescreen": -2}, "prescreen = -2"),
+    ],
+)
+def test_bad_policy_refused_before_any_calculation(tmp_path, kwargs, needle):
+    cache = tmp_path / "cache"
+    os.environ["NAFILL_CACHE_DIR"], old = str(cache), os.environ["NAFILL_CACHE_DIR"]
+    try:
+        with pytest.raises(NafillInputError, match=needle):
+            fill(cavity(1.19), get_backend("emt"), FillingPolicy(**kwargs), out_dir=tmp_path / "out")
+    finally:
+        os.environ["NAFILL_CACHE_DIR"] = old
+    assert not (tmp_path / "out").exists()
+    assert not (cache / "references").exists()
+
+
+def test_cli_bad_input_one_line(tmp_path, capsys):
+    from nafill.cli import main
+
+    bad = tmp_path / "host.vasp"
+    bad.write_text("garbage\n1.0\n")
+    assert main(["fill", "--host", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot read structure file" in capsys.readouterr().err
+    assert main(["fill", "--spacing-nm", "1.82", "--max-na", "99", "--out", str(tmp_path / "o")]) == 2
+    assert "--max-na = 99 is outside the allowed range [1, 36]" in capsys.readouterr().err
+    assert main(["fill", "--spacing-nm", "1.82", "--calculator", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "unknown" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+class FailingBackend:
+    """Wraps the emt backend; every relaxation of step ``fail_at`` fails."""
+
+    def __init__(self, fail_at, fail_only=None):
+        self.inner = get_backend("emt")
+        self.fail_at = fail_at
+        self.fail_only = fail_only
+        self.name = "emt"
+
+    def __getattr__(self, item):
+        return getattr(self.inner, item)
+
+    def relax_many(self, structures, fmax, steps, workers=1):
+        out = []
+        for k, a in enumerate(structures):
+            n = len(guest_indices(a))
+            if n == self.fail_at and (self.fail_only is None or k == self.fail_only):
+                out.append(RelaxResult.failed("emt", {}, "injected backend error"))
+            else:
+                out.append(self.inner.relax(a, fmax, steps))
+        return out
+
+
+def test_failed_candidate_recorded_and_step_proceeds():
+    p = fill(cavity(1.05), FailingBackend(fail_at=3, fail_only=0), FillingPolicy(max_na=4))
+    s3 = p.steps[2]
+    assert s3["n_failed"] == 1 and "injected backend error" in s3["failures"][0]
+    assert s3["candidate_energies_eV"][0] is None
+    assert len(p.steps) == 4
+
+
+def test_all_candidates_failing_stops_cleanly(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(NafillRunError, match="all 4 candidates of step 3 failed; the path is kept up to 2 Na"):
+        fill(cavity(1.05), FailingBackend(fail_at=3), FillingPolicy(max_na=5), out_dir=out)
+    kept = load_path(out)
+    assert len(kept.steps) == 2 and not kept.state["finished"]
+    # the same command with a working backend resumes from there
+    p = fill(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=5), out_dir=out)
+    assert [s["n_na"] for s in p.steps] == [1, 2, 3, 4, 5]
+
+
+def test_plan_is_json_round_trippable():
+    from nafill.workflows.filling import StepPlan
+
+    path = start_path(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=3))
+    plan = plan_step(path, get_backend("emt"))
+    again = StepPlan.from_dict(json.loads(json.dumps(plan.as_dict())))
+    assert again == plan
+    assert plan.n_candidates == 1 and plan.n_proposed == 32
+
+
+def test_references_cached(tmp_path):
+    from nafill.workflows.references import references
+
+    os.environ["NAFILL_CACHE_DIR"], old = str(tmp_path), os.environ["NAFILL_CACHE_DIR"]
+    try:
+        b = get_backend("emt")
+        r1 = references(b, cavity(1.19))
+        files = sorted(p.name for p in (tmp_path / "references").iterdir())
+        assert len(files) == 2
+        r2 = references(b, cavity(1.19))
+        assert r1 == r2
+        assert r1["bcc_lattice_A"] == pytest.approx(4.2, abs=0.01)
+    finally:
+        os.environ["NAFILL_CACHE_DIR"] = old
