@@ -68,3 +68,68 @@ def plot_path(path, out_png) -> Path:
         barrier=barrier,
         practical=path.summary.get("practical_capacity_na"),
     )
+
+
+def plot_barrier_vs_size(table, fit, out_png, gamma_J_m2: float | None = None,
+                         theta_deg: float | None = None) -> Path:
+    """Barrier (eV) against cavity size d (nm): simulated points, the d^2 fit, and optionally the
+    classical confined barrier pi gamma (2 + cos theta) d^2 / 12 for comparison."""
+    from nafill.analysis.nucleation import confined_barrier_eV
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.2), constrained_layout=True)
+    has = table["barrier_eV"].notna()
+    ax.plot(table.loc[has, "size_nm"], table.loc[has, "barrier_eV"], "o", color="tab:blue",
+            label="simulated barrier")
+    d = np.linspace(0.0, max(float(table["size_nm"].max()) * 1.1, 0.5), 200)
+    if fit is not None:
+        lbl = f"fit a d^2{' + b' if fit.with_offset else ''}: a = {fit.a_eV_nm2:.3f} eV/nm^2, R^2 = {fit.r2:.3f}"
+        ax.plot(d, fit.predict(d), "-", color="tab:blue", alpha=0.7, label=lbl)
+    if gamma_J_m2 is not None and theta_deg is not None:
+        ax.plot(d, confined_barrier_eV(d, gamma_J_m2, theta_deg), "--", color="tab:red",
+                label=f"classical confined, gamma = {gamma_J_m2} J/m^2, theta = {theta_deg} deg")
+    ax.set_xlabel("cavity size d (nm)")
+    ax.set_ylabel("nucleation barrier (eV)")
+    ax.legend(fontsize=8)
+    out = Path(out_png)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_orifice_scan(scan, out_png) -> Path:
+    """H per Na (eV) and first-step voltage (V) against orifice spacing (nm); H < 0 shaded."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.8), constrained_layout=True)
+    for n, grp in scan.groupby("n_na"):
+        ax1.plot(grp["spacing_nm"], grp["H_per_na_eV"], "o-", ms=4, label=f"x = {n}")
+        ax2.plot(grp["spacing_nm"], grp["step_voltage_V"], "o-", ms=4, label=f"x = {n}")
+    ax1.axhspan(min(float(scan["H_per_na_eV"].min()), 0) - 0.05, 0, color="tab:green", alpha=0.1,
+                label="favourable (H < 0)")
+    ax1.axhline(0, color="0.5", lw=0.8)
+    ax2.axhline(0, color="0.5", lw=0.8)
+    ax1.set_xlabel("orifice spacing (nm)")
+    ax1.set_ylabel("H per Na (eV)")
+    ax2.set_xlabel("orifice spacing (nm)")
+    ax2.set_ylabel("step voltage (V vs Na/Na+)")
+    ax1.legend(fontsize=7)
+    out = Path(out_png)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_profiles(paths, labels, out_png, title: str = "") -> Path:
+    """Several H(x) profiles side by side on one axis (e.g. a cavity alone and connected)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for p, lbl in zip(paths, labels):
+        n = [0] + [s["n_na"] for s in p.steps]
+        h = [0.0] + [s["formation_enthalpy_eV"] for s in p.steps]
+        ax.plot(n, h, "o-", ms=3, label=lbl)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("number of Na, x")
+    ax.set_ylabel("formation enthalpy H (eV)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    out = Path(out_png)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

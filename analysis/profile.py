@@ -77,3 +77,32 @@ def practical_capacity(h_eV, n_na=None) -> int:
     if hmin >= 0:
         return 0
     return int(n[np.where(h <= hmin + 1e-12)[0].max()])
+
+
+def profile_dataframe(path):
+    """Per-step table of a path as a pandas DataFrame.
+
+    Columns: ``n_na``, ``energy_eV``, ``H_eV`` (formation enthalpy), ``H_per_na_eV``,
+    ``step_voltage_V``, ``average_voltage_V`` (-H/x), ``n_candidates``, ``n_relaxed``,
+    ``na_bader_valence`` (None without VASP charges).
+    """
+    import pandas as pd
+
+    rows = []
+    for s in path.steps:
+        x = s["n_na"]
+        h = s["formation_enthalpy_eV"]
+        rows.append(
+            {
+                "n_na": x,
+                "energy_eV": s["energy_eV"],
+                "H_eV": h,
+                "H_per_na_eV": h / x,
+                "step_voltage_V": s["step_voltage_V"],
+                "average_voltage_V": -h / x,
+                "n_candidates": s.get("n_candidates"),
+                "n_relaxed": s.get("n_relaxed"),
+                "na_bader_valence": s.get("na_bader_valence"),
+            }
+        )
+    return pd.DataFrame(rows)
