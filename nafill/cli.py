@@ -22,7 +22,12 @@ log = logging.getLogger("nafill")
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setLevel(level)  # FireWorks' loggers are DEBUG and propagate: filter at the handler
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -216,11 +221,18 @@ def _parse_calc_options(options: tuple[str, ...]) -> dict:
               help="Output folder: path.json, path.extxyz, profile.png. An unfinished run there "
                    "is resumed.")
 @click.option("--overwrite", is_flag=True, help="Discard a previous run in --out and start again.")
+@click.option("--engine", type=click.Choice(["fireworks", "local"]), default="fireworks", show_default=True,
+              help="fireworks: submit to the LaunchPad and run here (same path as on a cluster); "
+                   "local: the in-process loop.")
+@click.option("--launchpad", "launchpad_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="LaunchPad YAML of a real MongoDB [default: the embedded store, "
+                                 "or $NAFILL_LAUNCHPAD].")
 @click.option("--no-cache", is_flag=True, help="Recompute the reference energies.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
 def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, max_na,
              n_candidates, prescreen, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
-             stop_patience, seed, workers, out_dir, overwrite, no_cache, quiet) -> None:
+             stop_patience, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
+             quiet) -> None:
     """Fill a pore one Na at a time along the lowest-enthalpy path (the main job).
 
     Prints a per-step table (n, H in eV, step V in V, candidates) and the headline numbers, and
@@ -241,7 +253,169 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
             workers=workers if workers == "auto" else int(workers) if workers.isdigit() else workers,
         ),
         out_dir=out_dir, overwrite=overwrite, use_cache=not no_cache, quiet=quiet,
+        engine=engine, launchpad_file=launchpad_file,
     )
+
+
+# ------------------------------------------------------------------------------------ FireWorks
+_launchpad_option = click.option(
+    "--launchpad", "launchpad_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="LaunchPad YAML of a real MongoDB [default: $NAFILL_LAUNCHPAD, else the embedded store "
+         "~/.nafill/launchpad_store.json].")
+
+
+@cli.group()
+def submit() -> None:
+    """Add workflows to the LaunchPad (run them with `nafill run`, rlaunch or qlaunch)."""
+
+
+def _policy_options(f):
+    f = click.option("--seed", type=int, default=0, show_default=True)(f)
+    f = click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
+                     help="Force threshold, eV/A.")(f)
+    f = click.option("--beam", "beam_width", type=int, default=1, show_default=True)(f)
+    f = click.option("--prescreen", type=int, default=4, show_default=True,
+                     help="Relax the best K by single point (0: all).")(f)
+    f = click.option("--candidates", "n_candidates", type=int, default=24, show_default=True)(f)
+    f = click.option("--max-na", type=int, default=None, help="Na per fill [default: capacity].")(f)
+    f = click.option("--calc-option", multiple=True, metavar="KEY=VALUE", help="Backend option.")(f)
+    f = click.option("--calculator", default="emt", show_default=True, help="emt, mlip or module:factory.")(f)
+    f = click.option("--batch-size", type=int, default=None,
+                     help="Candidates per relax Firework [default: all for surrogates, 1 for VASP].")(f)
+    f = click.option("--spec", "spec_items", multiple=True, metavar="KEY=JSON",
+                     help="Spec entry added to every Firework, e.g. --spec _fworker='\"cluster\"'.")(f)
+    return _launchpad_option(f)
+
+
+def _policy(max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed):
+    from nafill.workflows.filling import FillingPolicy
+
+    return FillingPolicy(max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
+                         beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed)
+
+
+def _add(workflows, launchpad_file) -> None:
+    from nafill.workflows.launchpad import describe_launchpad, open_launchpad
+
+    with open_launchpad(launchpad_file) as lp:
+        for wf in workflows:
+            ids = lp.add_wf(wf)
+            click.echo(f"added workflow {min(ids.values())}: {wf.name}")
+        click.echo(f"on {describe_launchpad(lp)}")
+
+
+def _submit_kwargs(calculator, calc_option, batch_size, spec_items):
+    kw = dict(backend=calculator, backend_options=_parse_calc_options(calc_option),
+              modifications=_parse_calc_options(spec_items))
+    if batch_size is not None:
+        kw["batch_size"] = batch_size
+    return kw
+
+
+@submit.command("fill")
+@click.option("--spacing-nm", help="Cavity/orifice spacing, nm, or 2L..7L.")
+@click.option("--host", "host_file", type=click.Path(dir_okay=False, path_type=Path), help="Host structure file.")
+@_policy_options
+def submit_fill(spacing_nm, host_file, launchpad_file, spec_items, batch_size, calculator, calc_option,
+                max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+    """Add a filling workflow; prints its id."""
+    from nafill.workflows.fw_workflows import filling_workflow
+    from nafill.workflows.runner import build_host
+
+    if (spacing_nm is None) == (host_file is None):
+        raise click.UsageError("give exactly one of --spacing-nm or --host")
+    host = build_host(spacing_nm, host_file)
+    wf = filling_workflow(host, policy=_policy(max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed),
+                          **_submit_kwargs(calculator, calc_option, batch_size, spec_items))
+    _add([wf], launchpad_file)
+
+
+@submit.command("orifice-scan")
+@click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
+              help="Orifice spacings, nm: --spacings-nm 0.40 0.45 0.50 0.55")
+@_policy_options
+def submit_orifice_scan(spacings, launchpad_file, spec_items, batch_size, calculator, calc_option, max_na,
+                        n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+    """Add one filling workflow per orifice spacing."""
+    from nafill.workflows.fw_workflows import orifice_scan_workflows
+
+    wfs = orifice_scan_workflows(list(spacings), policy=_policy(max_na, n_candidates, prescreen, beam_width,
+                                                                fmax_eV_A, seed),
+                                 **_submit_kwargs(calculator, calc_option, batch_size, spec_items))
+    _add(wfs, launchpad_file)
+
+
+@submit.command("connected")
+@click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
+              help="Section spacings, nm, narrow first: --spacings-nm 0.5 1.2 1.82")
+@_policy_options
+def submit_connected(spacings, launchpad_file, spec_items, batch_size, calculator, calc_option, max_na,
+                     n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+    """Add the widest cavity alone and the connected pore (the pre-nucleation comparison)."""
+    from nafill.workflows.fw_workflows import connected_study_workflows
+
+    wfs = connected_study_workflows(list(spacings), policy=_policy(max_na, n_candidates, prescreen, beam_width,
+                                                                   fmax_eV_A, seed),
+                                    **_submit_kwargs(calculator, calc_option, batch_size, spec_items))
+    _add(wfs, launchpad_file)
+
+
+@cli.command("run")
+@_launchpad_option
+@click.option("--launch-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the launch directories [default: a temporary folder].")
+@click.option("-q", "--quiet", is_flag=True)
+def run_cmd(launchpad_file, launch_dir, quiet) -> None:
+    """Launch ready Fireworks here until none is left (rapid-fire), with progress."""
+    from tqdm import tqdm
+
+    from nafill.workflows.fw_runner import run_launchpad, workflow_status
+    from nafill.workflows.launchpad import open_launchpad
+
+    with open_launchpad(launchpad_file) as lp:
+        bar = tqdm(unit="fw", disable=quiet, file=sys.stderr, desc="fireworks")
+        try:
+            n = run_launchpad(lp, launch_dir=launch_dir, on_launch=lambda _id: bar.update(1))
+        finally:
+            bar.close()
+        click.echo(f"launched {n} Firework(s)")
+        _print_status(workflow_status(lp))
+
+
+def _print_status(rows) -> None:
+    click.echo(f"{'wf':>4} {'state':<10} {'steps':>9} {'last H (eV)':>11}  name")
+    for r in rows:
+        h = "-" if r["last_H_eV"] is None else f"{r['last_H_eV']:.3f}"
+        steps = f"{r['steps_done']}/{r['max_na'] if r['max_na'] is not None else '?'}"
+        click.echo(f"{r['wf_id']:>4} {r['state']:<10} {steps:>9} {h:>11}  {r['name']}")
+        if r["error"]:
+            click.echo(f"     error: {r['error']}")
+
+
+@cli.command("status")
+@_launchpad_option
+def status_cmd(launchpad_file) -> None:
+    """List nafill workflows with their state and the steps done."""
+    from nafill.workflows.fw_runner import workflow_status
+    from nafill.workflows.launchpad import open_launchpad
+
+    with open_launchpad(launchpad_file) as lp:
+        _print_status(workflow_status(lp))
+
+
+@cli.command("export")
+@click.argument("wf_id", type=int)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run folder to write (path.json, path.extxyz, profile.png).")
+@_launchpad_option
+def export_cmd(wf_id, out_dir, launchpad_file) -> None:
+    """Write the run folder of workflow WF_ID from the results collection."""
+    from nafill.workflows.fw_runner import export_run
+    from nafill.workflows.launchpad import open_launchpad
+
+    with open_launchpad(launchpad_file) as lp:
+        out = export_run(lp, wf_id, out_dir)
+    click.echo(f"wrote {out}/path.json, path.extxyz, profile.png")
 
 
 # ------------------------------------------------------------------------------------ analyze

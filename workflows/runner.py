@@ -74,16 +74,24 @@ def format_headline(path: FillingPath) -> str:
 def run_fill_cli(
     spacing_nm, host_file, supercell, stacking, calculator: str, calc_options: dict[str, Any],
     policy_kwargs: dict[str, Any], out_dir: Path, overwrite: bool, use_cache: bool, quiet: bool,
+    engine: str = "fireworks", launchpad_file=None,
 ) -> FillingPath:
-    """Validate, run (or resume) a fill with a progress bar, print the summary, write the plot."""
+    """Validate, run (or resume) a fill with a progress bar, print the summary, write the plot.
+
+    ``engine="fireworks"`` (default) submits the fill to the LaunchPad (embedded unless
+    ``launchpad_file``) and runs it here, so laptop and cluster runs share one code path;
+    ``engine="local"`` runs the in-process loop.
+    """
     from tqdm import tqdm
 
     from nafill.analysis.plots import plot_path
     from nafill.structures.capacity import pore_capacity
     from nafill.workflows.backends.registry import get_backend
     from nafill.workflows.filling import FillingPolicy, fill
-    from nafill.workflows.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG
+    from nafill.workflows.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG, RunStore
 
+    if engine not in ("fireworks", "local"):
+        raise NafillInputError(f"engine = {engine!r} must be 'fireworks' or 'local'")
     host = build_host(spacing_nm, host_file, supercell, stacking)
     policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host))
     backend = get_backend(calculator, **calc_options)
@@ -93,16 +101,24 @@ def run_fill_cli(
     if overwrite:
         for name in (PATH_JSON, PATH_EXTXYZ, PROFILE_PNG):
             (out_dir / name).unlink(missing_ok=True)
+    else:
+        RunStore(out_dir).load_for_resume(host, backend, policy)  # refuses a different run
 
     bar = tqdm(total=policy.max_na, unit="Na", disable=quiet, file=sys.stderr, desc="filling")
 
-    def on_step(rec: StepRecord, path: FillingPath) -> None:
-        bar.n = rec.n_na
-        bar.set_postfix(H=f"{rec.formation_enthalpy_eV:.2f} eV", V=f"{rec.step_voltage_V:.2f} V")
+    def on_step(n_na: int, h: float | None = None, v: float | None = None) -> None:
+        bar.n = n_na
+        if h is not None:
+            bar.set_postfix(H=f"{h:.2f} eV", V=f"{v:.2f} V")
         bar.refresh()
 
     try:
-        path = fill(host, backend, policy, out_dir=out_dir, on_step=on_step, use_cache=use_cache)
+        if engine == "local":
+            path = fill(host, backend, policy, out_dir=out_dir, use_cache=use_cache,
+                        on_step=lambda r, p: on_step(r.n_na, r.formation_enthalpy_eV, r.step_voltage_V))
+        else:
+            path = _fill_via_fireworks(host, calculator, calc_options, policy, out_dir, overwrite,
+                                       launchpad_file, on_step)
     finally:
         bar.close()
     png = plot_path(path, out_dir / PROFILE_PNG)
@@ -112,3 +128,49 @@ def run_fill_cli(
     click.echo(format_headline(path))
     click.echo(f"wrote {out_dir / PATH_JSON}, {out_dir / PATH_EXTXYZ}, {png}")
     return path
+
+
+def _fill_via_fireworks(host, calculator, calc_options, policy, out_dir: Path, overwrite: bool,
+                        launchpad_file, on_step) -> FillingPath:
+    """Submit (or find again) this fill on the LaunchPad, run it here, export the run folder."""
+    from nafill.errors import NafillRunError
+    from nafill.workflows.fw_runner import find_workflow, path_document, run_launchpad
+    from nafill.workflows.fw_workflows import fill_key, filling_workflow
+    from nafill.workflows.launchpad import open_launchpad
+    from nafill.workflows.store import RunStore
+
+    key = fill_key(host, {"name": calculator, "options": calc_options}, policy, tag=str(out_dir.resolve()))
+    with open_launchpad(launchpad_file) as lp:
+        wf_doc = find_workflow(lp, key)
+        if wf_doc is not None and overwrite:
+            lp.delete_wf(min(wf_doc["nodes"]), delete_launch_dirs=False)
+            wf_doc = None
+        if wf_doc is None:
+            wf = filling_workflow(host, calculator, calc_options, policy, key=key)
+            wf_id = min(lp.add_wf(wf).values())
+        else:
+            wf_id = min(wf_doc["nodes"])
+            log.info("resuming workflow %s (%s)", wf_id, wf_doc["state"])
+        store = RunStore(out_dir)
+        last = {"n": -1}
+
+        def on_launch(_fw_id: int) -> None:
+            path = path_document(lp, wf_id)
+            if path is not None and len(path.steps) != last["n"]:
+                last["n"] = len(path.steps)
+                store.save(path)
+                if path.steps:
+                    s = path.steps[-1]
+                    on_step(s["n_na"], s["formation_enthalpy_eV"], s["step_voltage_V"])
+
+        on_launch(0)
+        run_launchpad(lp, wf_id, on_launch=on_launch)
+        path = path_document(lp, wf_id)
+        state = lp.workflows.find_one({"nodes": wf_id})["state"]
+        if path is None or not path.state.get("finished"):
+            error = (path.state.get("error") if path else None) or f"workflow {wf_id} is {state}"
+            if path is not None:
+                store.save(path)
+            raise NafillRunError(f"the fill did not finish: {error}")
+        store.save(path)
+        return path

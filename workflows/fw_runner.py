@@ -1,0 +1,168 @@
+"""Running, inspecting and exporting nafill workflows on a LaunchPad.
+
+* :func:`run_launchpad`: launch Fireworks in this process until none is ready (rapid-fire),
+  recovering runs lost to a killed runner first; the embedded store is flushed after every
+  Firework.
+* :func:`workflow_status`: workflows with their state and the number of steps done.
+* :func:`export_run`: write a run folder (path.json, path.extxyz, profile.png) from the results
+  collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nafill.errors import NafillInputError
+from nafill.workflows.documents import FillingPath
+from nafill.workflows.launchpad import RESULTS_COLLECTION, flush
+
+log = logging.getLogger(__name__)
+
+
+def recover_lost_runs(lp, embedded: bool, expiration_s: int = 4 * 3600) -> list[int]:
+    """Re-run Fireworks left RUNNING/RESERVED by a killed runner.
+
+    Embedded store: the lock guarantees no other process runs anything, so every RUNNING or
+    RESERVED Firework is lost and is re-run at once. Real MongoDB: FireWorks' own lost-run
+    detection (no ping for ``expiration_s``) decides.
+    """
+    if embedded:
+        lost = [d["fw_id"] for d in lp.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+        for fw_id in lost:
+            lp.rerun_fw(fw_id)
+        return lost
+    _, lost_fw_ids, _ = lp.detect_lostruns(expiration_secs=expiration_s, rerun=True)
+    return list(lost_fw_ids)
+
+
+def _is_embedded(lp) -> bool:
+    return bool(getattr(getattr(lp.connection, "_store", None), "_filename", None))
+
+
+def run_launchpad(
+    lp,
+    wf_id: int | None = None,
+    launch_dir: str | os.PathLike | None = None,
+    max_launches: int | None = None,
+    on_launch: Callable[[int], None] | None = None,
+) -> int:
+    """Launch ready Fireworks (of workflow ``wf_id`` if given) until none is left.
+
+    Returns the number of Fireworks launched. Each launch runs in its own folder under
+    ``launch_dir`` (default: a temporary folder, removed afterwards unless given).
+    """
+    from fireworks import FWorker
+    from fireworks.core import rocket
+    from fireworks.core.rocket_launcher import launch_rocket
+
+    rocket.ROCKET_STREAM_LOGLEVEL = "ERROR"  # the rocket's INFO lines would drown the progress bar
+    for h in logging.getLogger("rocket.launcher").handlers:
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+            h.setLevel(logging.ERROR)
+    embedded = _is_embedded(lp)
+    original_ping = rocket.start_ping_launch
+    if embedded:
+        # no ping thread: lost runs are recovered through the store lock, and mongomock is not
+        # thread-safe (the ping thread races the rocket's own writes)
+        rocket.start_ping_launch = lambda launchpad, launch_id: None
+    lost = recover_lost_runs(lp, embedded)
+    if lost:
+        log.warning("re-running %d Firework(s) lost by an earlier runner: %s", len(lost), lost)
+        flush(lp)
+    own_tmp = launch_dir is None
+    root = Path(tempfile.mkdtemp(prefix="nafill_launch_")) if own_tmp else Path(launch_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    fworker = FWorker()
+    n = 0
+    cwd = os.getcwd()
+    try:
+        while max_launches is None or n < max_launches:
+            query = {"state": "READY"}
+            if wf_id is not None:
+                nodes = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1})["nodes"]
+                query["fw_id"] = {"$in": nodes}
+            ready = lp.fireworks.find_one(query, {"fw_id": 1}, sort=[("fw_id", 1)])
+            if ready is None:
+                break
+            d = tempfile.mkdtemp(prefix=f"launcher_{ready['fw_id']}_", dir=root)
+            os.chdir(d)
+            try:
+                launch_rocket(lp, fworker, fw_id=ready["fw_id"], strm_lvl="ERROR")
+            finally:
+                os.chdir(cwd)
+            n += 1
+            flush(lp)
+            if on_launch is not None:
+                on_launch(ready["fw_id"])
+    finally:
+        os.chdir(cwd)
+        rocket.start_ping_launch = original_ping
+        if own_tmp:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+    return n
+
+
+def find_workflow(lp, key: str) -> dict | None:
+    """The newest workflow whose metadata carries ``nafill_key == key``."""
+    docs = list(lp.workflows.find({"metadata.nafill_key": key}).sort("created_on", -1).limit(1))
+    return docs[0] if docs else None
+
+
+def path_id_of(lp, wf_id: int) -> str:
+    wf = lp.workflows.find_one({"nodes": int(wf_id)})
+    if wf is None:
+        raise NafillInputError(f"WF_ID = {wf_id} is not a workflow on this LaunchPad")
+    pid = wf.get("metadata", {}).get("nafill_path_id")
+    if not pid:
+        raise NafillInputError(f"WF_ID = {wf_id} is not a nafill filling workflow")
+    return pid
+
+
+def path_document(lp, wf_id: int) -> FillingPath | None:
+    doc = lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)})
+    if doc is None:
+        return None
+    return FillingPath.from_dict({k: v for k, v in doc.items() if k not in ("_id", "path_id", "wf_name", "updated_at")})
+
+
+def workflow_status(lp) -> list[dict[str, Any]]:
+    """One row per nafill workflow: id, name, state, steps done, last H, error if any."""
+    rows = []
+    coll = lp.db[RESULTS_COLLECTION]
+    for wf in lp.workflows.find({"metadata.nafill_kind": {"$exists": True}}).sort("created_on", 1):
+        pid = wf["metadata"].get("nafill_path_id")
+        doc = coll.find_one({"path_id": pid}, {"steps.formation_enthalpy_eV": 1, "state.error": 1,
+                                               "state.finished": 1, "policy.max_na": 1}) if pid else None
+        steps = (doc or {}).get("steps", [])
+        rows.append({
+            "wf_id": min(wf["nodes"]),
+            "name": wf["name"],
+            "state": wf["state"],
+            "steps_done": len(steps),
+            "max_na": ((doc or {}).get("policy") or {}).get("max_na"),
+            "last_H_eV": steps[-1]["formation_enthalpy_eV"] if steps else None,
+            "error": ((doc or {}).get("state") or {}).get("error"),
+        })
+    return rows
+
+
+def export_run(lp, wf_id: int, out_dir) -> Path:
+    """Write path.json, path.extxyz and profile.png for workflow ``wf_id`` into ``out_dir``."""
+    from nafill.analysis.plots import plot_path
+    from nafill.workflows.store import PROFILE_PNG, RunStore
+
+    path = path_document(lp, wf_id)
+    if path is None:
+        raise NafillInputError(f"workflow {wf_id} has no path document yet (has it started?)")
+    store = RunStore(out_dir)
+    store.save(path)
+    if path.steps:
+        plot_path(path, Path(out_dir) / PROFILE_PNG)
+    return Path(out_dir)

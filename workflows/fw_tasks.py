@@ -1,0 +1,189 @@
+"""Thin FireWorks tasks around the filling engine (the step logic lives in ``filling.py``).
+
+One filling step is three kinds of Firework:
+
+``PlanStepTask``  -> ``RelaxCandidatesTask`` x N (one per candidate, or batched) -> ``SelectStepTask``
+
+Plan proposes and pre-screens the candidates (:func:`~nafill.workflows.filling.plan_step`) and
+adds the relax Fireworks and the select Firework as a sub-workflow; each relax Firework pushes
+its results into the select Firework's spec; select completes the step
+(:func:`~nafill.workflows.filling.complete_step`), writes the path document to the
+``nafill_paths`` collection and adds the next plan Firework. Every added Firework gets the
+workflow's settings (backend, policy, batch size, custodian options) and its spec
+``modifications`` (``_fworker``, ``_category``, ``_queueadapter`` ...) in its own spec, because
+``update_spec`` does not reach dynamically added Fireworks.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+from typing import Any
+
+from fireworks import Firework, FiretaskBase, FWAction, Workflow, explicit_serialize
+
+from nafill.errors import NafillRunError
+from nafill.io import atoms_from_dict
+from nafill.workflows.documents import FillingPath, RelaxResult
+
+log = logging.getLogger(__name__)
+
+SETTINGS_KEY = "nafill_settings"
+RESULTS_KEY = "nafill_results"
+
+
+# ----------------------------------------------------------------------------- helpers
+def backend_from_settings(settings: dict[str, Any]):
+    from nafill.workflows.backends.registry import get_backend
+
+    spec = settings["backend"]
+    return get_backend(spec["name"], **spec.get("options", {}))
+
+
+def load_path_doc(path_id: str) -> FillingPath | None:
+    from nafill.workflows.launchpad import results_collection
+
+    doc = results_collection().find_one({"path_id": path_id})
+    if doc is None:
+        return None
+    doc = {k: v for k, v in doc.items() if k not in ("_id", "path_id", "wf_name", "updated_at")}
+    return FillingPath.from_dict(doc)
+
+
+def save_path_doc(path_id: str, path: FillingPath, wf_name: str = "") -> None:
+    from nafill.workflows.launchpad import results_collection
+
+    doc = {"path_id": path_id, "wf_name": wf_name, "updated_at": datetime.datetime.utcnow().isoformat(),
+           **path.as_dict()}
+    results_collection().replace_one({"path_id": path_id}, doc, upsert=True)
+
+
+def make_firework(task, settings: dict[str, Any], name: str, spec: dict[str, Any] | None = None) -> Firework:
+    """A Firework carrying the settings and the user's spec modifications."""
+    full = {SETTINGS_KEY: settings}
+    full.update(copy.deepcopy(settings.get("modifications") or {}))
+    full.update(spec or {})
+    return Firework([task], spec=full, name=name)
+
+
+def plan_firework(settings: dict[str, Any], n_na: int) -> Firework:
+    return make_firework(PlanStepTask(n_na=n_na), settings, f"{settings.get('name', 'fill')}: plan {n_na}")
+
+
+def _injected(settings: dict[str, Any], n_na: int, indices: list[int]) -> bool:
+    faults = (settings.get("fault_injection") or {}).get("fizzle_relax", [])
+    return any([n_na, k] in faults or (n_na, k) in faults for k in indices)
+
+
+# ----------------------------------------------------------------------------- tasks
+@explicit_serialize
+class StartFillTask(FiretaskBase):
+    """Compute the references, create the path document, add the first plan Firework."""
+
+    required_params = ["host", "settings"]
+    optional_params = []
+
+    def run_task(self, fw_spec):
+        from nafill.workflows.filling import FillingPolicy, start_path
+
+        settings = self["settings"]
+        path = load_path_doc(settings["path_id"])
+        if path is None:
+            host = atoms_from_dict(self["host"])
+            path = start_path(host, backend_from_settings(settings), FillingPolicy.from_dict(settings["policy"]))
+            save_path_doc(settings["path_id"], path, settings.get("name", ""))
+        return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
+
+
+@explicit_serialize
+class PlanStepTask(FiretaskBase):
+    """Propose (and pre-screen) the candidates of step ``n_na``; add relax + select Fireworks."""
+
+    required_params = ["n_na"]
+    optional_params = []
+
+    def run_task(self, fw_spec):
+        from nafill.workflows.filling import plan_step
+
+        settings = fw_spec[SETTINGS_KEY]
+        n_na = int(self["n_na"])
+        path = load_path_doc(settings["path_id"])
+        if path is None:
+            raise NafillRunError(f"no path document {settings['path_id']!r} in the results collection")
+        if path.state.get("finished"):
+            return FWAction()
+        if len(path.steps) >= n_na:  # already done (a re-run after a lost launch)
+            return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
+        plan = plan_step(path, backend_from_settings(settings))
+        if plan.n_na != n_na:
+            raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
+        batch = settings.get("batch_size") or len(plan.candidates)
+        name = settings.get("name", "fill")
+        relax_fws = []
+        for start in range(0, len(plan.candidates), batch):
+            idx = list(range(start, min(start + batch, len(plan.candidates))))
+            relax_fws.append(make_firework(
+                RelaxCandidatesTask(n_na=n_na, indices=idx,
+                                    candidates=[plan.candidates[k].structure for k in idx]),
+                settings, f"{name}: relax {n_na}.{idx[0]}-{idx[-1]}"))
+        select = make_firework(SelectStepTask(plan=plan.as_dict()), settings, f"{name}: select {n_na}",
+                               {"_allow_fizzled_parents": True})
+        wf = Workflow(relax_fws + [select], {fw: [select] for fw in relax_fws})
+        return FWAction(additions=[wf])
+
+
+@explicit_serialize
+class RelaxCandidatesTask(FiretaskBase):
+    """Relax candidate structures with the workflow's backend; push the results to select."""
+
+    required_params = ["n_na", "indices", "candidates"]
+    optional_params = []
+
+    def run_task(self, fw_spec):
+        from nafill.workflows.filling import FillingPolicy
+
+        settings = fw_spec[SETTINGS_KEY]
+        if _injected(settings, int(self["n_na"]), list(self["indices"])):
+            raise RuntimeError(f"injected fault in relaxation of step {self['n_na']} {self['indices']}")
+        policy = FillingPolicy.from_dict(settings["policy"])
+        backend = backend_from_settings(settings)
+        structures = [atoms_from_dict(s) for s in self["candidates"]]
+        results = backend.relax_many(structures, policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
+        pushed = [{"index": k, "result": r.as_dict()} for k, r in zip(self["indices"], results)]
+        return FWAction(mod_spec=[{"_push_all": {RESULTS_KEY: pushed}}])
+
+
+@explicit_serialize
+class SelectStepTask(FiretaskBase):
+    """Keep the lowest candidates, record the step, save the path document, add the next plan."""
+
+    required_params = ["plan"]
+    optional_params = []
+
+    def run_task(self, fw_spec):
+        from nafill.workflows.filling import StepPlan, complete_step
+
+        settings = fw_spec[SETTINGS_KEY]
+        plan = StepPlan.from_dict(self["plan"])
+        path = load_path_doc(settings["path_id"])
+        if path is None:
+            raise NafillRunError(f"no path document {settings['path_id']!r}")
+        if len(path.steps) < plan.n_na:
+            by_index = {r["index"]: RelaxResult.from_dict(r["result"]) for r in fw_spec.get(RESULTS_KEY, [])}
+            backend_name = settings["backend"]["name"]
+            results = [
+                by_index.get(k) or RelaxResult.failed(backend_name, {}, "relaxation Firework fizzled")
+                for k in range(len(plan.candidates))
+            ]
+            try:
+                complete_step(path, plan, results)
+            except NafillRunError as exc:
+                path.state["status"] = "failed"
+                path.state["error"] = str(exc)
+                save_path_doc(settings["path_id"], path, settings.get("name", ""))
+                raise
+            save_path_doc(settings["path_id"], path, settings.get("name", ""))
+        if path.state.get("finished"):
+            return FWAction(stored_data={"summary": path.summary})
+        return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
