@@ -360,6 +360,21 @@ def submit_connected(spacings, launchpad_file, spec_items, batch_size, calculato
     _add(wfs, launchpad_file)
 
 
+@submit.command("spacing")
+@click.option("--layers", "layers", type=int, multiple=True, default=(2, 3, 4, 5, 6, 7), show_default=True,
+              help="Na layer counts to relax (1..7), repeatable: --layers 2 --layers 3.")
+@_policy_options
+def submit_spacing(layers, launchpad_file, spec_items, batch_size, calculator, calc_option, max_na,
+                   n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+    """Relax the k-Na-layer models (walls and Na), then fill each resulting cavity."""
+    from nafill.workflows.fw_workflows import spacing_workflow
+
+    kw = _submit_kwargs(calculator, calc_option, batch_size, spec_items)
+    wf = spacing_workflow(list(layers), policy=_policy(max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed),
+                          **kw)
+    _add([wf], launchpad_file)
+
+
 @cli.command("run")
 @_launchpad_option
 @click.option("--launch-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -390,6 +405,9 @@ def _print_status(rows) -> None:
         click.echo(f"{r['wf_id']:>4} {r['state']:<10} {steps:>9} {h:>11}  {r['name']}")
         if r["error"]:
             click.echo(f"     error: {r['error']}")
+        if r.get("spacings_nm"):
+            click.echo("     relaxed spacings: " + ", ".join(
+                f"{k} layers -> {v:.3f} nm" for k, v in sorted(r["spacings_nm"].items())))
 
 
 @cli.command("status")
@@ -454,7 +472,7 @@ def analyze_cmd(runs, as_json, plots_dir, tol_eV, mass_convention, valence, gamm
 
 
 # ------------------------------------------------------------------------------------ entry
-MULTI_VALUE_OPTIONS = ("--spacings-nm", "--temperatures")
+MULTI_VALUE_OPTIONS = ("--spacings-nm", "--temperatures", "--layers")
 """Options that take several space-separated numbers (click wants them repeated)."""
 
 

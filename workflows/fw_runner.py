@@ -137,6 +137,14 @@ def workflow_status(lp) -> list[dict[str, Any]]:
     rows = []
     coll = lp.db[RESULTS_COLLECTION]
     for wf in lp.workflows.find({"metadata.nafill_kind": {"$exists": True}}).sort("created_on", 1):
+        if wf["metadata"].get("nafill_kind") == "spacing":
+            from nafill.workflows.launchpad import SPACINGS_COLLECTION
+
+            done = list(lp.db[SPACINGS_COLLECTION].find({"study": wf["metadata"]["nafill_study"]}))
+            rows.append({"wf_id": min(wf["nodes"]), "name": wf["name"], "state": wf["state"],
+                         "steps_done": len(done), "max_na": len(wf["nodes"]), "last_H_eV": None,
+                         "error": None, "spacings_nm": {d["layers"]: d["spacing_nm"] for d in done}})
+            continue
         pid = wf["metadata"].get("nafill_path_id")
         doc = coll.find_one({"path_id": pid}, {"steps.formation_enthalpy_eV": 1, "state.error": 1,
                                                "state.finished": 1, "policy.max_na": 1}) if pid else None

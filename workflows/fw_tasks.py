@@ -187,3 +187,57 @@ class SelectStepTask(FiretaskBase):
         if path.state.get("finished"):
             return FWAction(stored_data={"summary": path.summary})
         return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
+
+
+@explicit_serialize
+class RelaxSpacingTask(FiretaskBase):
+    """Relax the k-Na-layer model (walls and Na), record the spacing, submit the cavity's fill.
+
+    The relaxed wall spacing becomes a cavity (same lateral cell), and a filling workflow with the
+    study's settings is added to the LaunchPad (once: a re-run finds the record and skips).
+    """
+
+    required_params = ["layers", "study"]
+    optional_params = ["fmax_eV_A", "supercell"]
+
+    def run_task(self, fw_spec):
+        from nafill.structures.geometry import wall_spacings_A
+        from nafill.structures.na_layers import na_layers_model
+        from nafill.structures.pores import cavity
+        from nafill.workflows.filling import FillingPolicy
+        from nafill.workflows.fw_workflows import filling_workflow
+        from nafill.workflows.launchpad import SPACINGS_COLLECTION, current_launchpad
+
+        settings = fw_spec[SETTINGS_KEY]
+        layers, study = int(self["layers"]), str(self["study"])
+        lp = current_launchpad()
+        coll = lp.db[SPACINGS_COLLECTION]
+        done = coll.find_one({"study": study, "layers": layers})
+        if done is not None and done.get("fill_wf_id") is not None:
+            return FWAction(stored_data={"spacing_nm": done["spacing_nm"]})
+        supercell = tuple(self.get("supercell") or (4, 4))
+        model = na_layers_model(layers, supercell)
+        res = backend_from_settings(settings).relax_walls_and_na(model, float(self.get("fmax_eV_A", 0.02)))
+        if not res.ok:
+            raise NafillRunError(f"relaxing the {layers}-layer model failed: {res.error}")
+        spacing_nm = round(float(wall_spacings_A(res.atoms()).max()) / 10.0, 4)
+        host = cavity(spacing_nm, supercell)
+        policy = FillingPolicy.from_dict(settings["policy"])
+        policy.max_na = None if policy.max_na is None else min(policy.max_na, _capacity(host))
+        wf = filling_workflow(host, settings["backend"]["name"], settings["backend"].get("options"), policy,
+                              name=f"spacing study {study}: {layers} layers -> cavity {spacing_nm:g} nm",
+                              batch_size=settings.get("batch_size"), modifications=settings.get("modifications"),
+                              custodian=settings.get("custodian"))
+        wf.metadata.update(nafill_study=study, nafill_study_kind="spacing", nafill_layers=layers)
+        fill_id = min(lp.add_wf(wf).values())
+        coll.replace_one({"study": study, "layers": layers},
+                         {"study": study, "layers": layers, "spacing_nm": spacing_nm, "energy_eV": res.energy_eV,
+                          "converged": res.converged, "n_ionic_steps": res.n_ionic_steps,
+                          "structure": res.structure, "fill_wf_id": fill_id}, upsert=True)
+        return FWAction(stored_data={"spacing_nm": spacing_nm, "fill_wf_id": fill_id})
+
+
+def _capacity(host) -> int:
+    from nafill.structures.capacity import pore_capacity
+
+    return pore_capacity(host)

@@ -20,7 +20,7 @@ from nafill.errors import NafillInputError, check_int
 from nafill.io import atoms_to_dict
 from nafill.structures.capacity import pore_capacity
 from nafill.workflows.filling import FillingPolicy
-from nafill.workflows.fw_tasks import StartFillTask, make_firework
+from nafill.workflows.fw_tasks import RelaxSpacingTask, StartFillTask, make_firework
 
 DEFAULT_BATCH = {"emt": None, "mlip": None, "vasp": 1}
 """Candidates per relax Firework by backend: None = all in one (surrogates), 1 = one each (VASP)."""
@@ -130,3 +130,41 @@ def connected_study_workflows(
         wf.metadata.update(nafill_study=study, nafill_study_kind="connected")
         out.append(wf)
     return out
+
+
+def spacing_workflow(
+    layers: Sequence[int] = (2, 3, 4, 5, 6, 7),
+    backend: str = "emt",
+    backend_options: dict[str, Any] | None = None,
+    policy: FillingPolicy | None = None,
+    supercell: tuple[int, int] = (4, 4),
+    fmax_eV_A: float = 0.02,
+    modifications: dict[str, Any] | None = None,
+    custodian: dict[str, Any] | None = None,
+    batch_size: int | None | str = "default",
+) -> Workflow:
+    """Relax k = ``layers`` Na-layer models (walls and Na), then fill each resulting cavity.
+
+    One Firework per layer count; each adds, once relaxed, a filling workflow for the cavity of
+    its relaxed spacing. The spacings go to the ``nafill_spacings`` collection.
+    """
+    from nafill.workflows.backends.registry import get_backend
+
+    if not layers:
+        raise NafillInputError("layers must list at least one Na layer count (1..7)")
+    for k in layers:
+        check_int("layers", k, 1, 7)
+    get_backend(backend, **(backend_options or {}))
+    policy = policy or FillingPolicy()
+    policy.validate()
+    if batch_size == "default":
+        batch_size = DEFAULT_BATCH.get(backend, None)
+    study = uuid.uuid4().hex[:8]
+    settings = {"name": f"spacing study {study}", "path_id": None,
+                "backend": {"name": backend, "options": dict(backend_options or {})},
+                "policy": policy.as_dict(), "batch_size": batch_size, "custodian": dict(custodian or {}),
+                "modifications": dict(modifications or {}), "fault_injection": {}}
+    fws = [make_firework(RelaxSpacingTask(layers=int(k), study=study, fmax_eV_A=fmax_eV_A, supercell=list(supercell)),
+                         settings, f"spacing study {study}: relax {k} layers") for k in layers]
+    return Workflow(fws, name=f"spacing study {study}",
+                    metadata={"nafill_kind": "spacing", "nafill_study": study, "nafill_study_kind": "spacing"})

@@ -180,19 +180,28 @@ def open_launchpad(launchpad_file=None) -> Iterator:
         lock.release()
 
 
-def results_collection():
-    """The ``nafill_paths`` collection of the LaunchPad in use.
+SPACINGS_COLLECTION = "nafill_spacings"
+"""Collection of relaxed Na-layer models (one document per layer count and study)."""
 
-    Inside ``nafill run`` that is the open LaunchPad; under ``rlaunch`` on a cluster it is the
-    one FireWorks auto-loads (``my_launchpad.yaml``), exactly as rlaunch itself does.
-    """
+
+def current_launchpad():
+    """The LaunchPad of this process: the one ``open_launchpad`` opened, else FireWorks' auto-load."""
     lp = _CURRENT.get("lp")
     if lp is None:
         from fireworks import LaunchPad
 
         lp = LaunchPad.auto_load()
         _CURRENT["lp"] = lp
-    return lp.db[RESULTS_COLLECTION]
+    return lp
+
+
+def results_collection():
+    """The ``nafill_paths`` collection of the LaunchPad in use.
+
+    Inside ``nafill run`` that is the open LaunchPad; under ``rlaunch`` on a cluster it is the
+    one FireWorks auto-loads (``my_launchpad.yaml``), exactly as rlaunch itself does.
+    """
+    return current_launchpad().db[RESULTS_COLLECTION]
 
 
 def describe_launchpad(lp) -> str:

@@ -152,3 +152,40 @@ def test_module_factory_backend_same_document():
     assert r.energy_eV <= sp.energy_eV + 1e-9
     # carbon stayed frozen
     assert np.allclose(r.atoms().positions[:64], a.positions[:64])
+
+
+def test_host_forces_are_minus_gradient():
+    """Reaction and inter-wall forces on carbon (used for rigid-wall spacing relaxations)."""
+    a = _random_na(cavity(0.82), 4, seed=5)
+    a.set_constraint()
+    a.calc = NaCarbonEMT()
+    f = a.get_forces()
+    h = 1e-5
+    for i in (0, 40):  # one atom of each wall
+        for k in range(3):
+            p = a.copy()
+            p.calc = NaCarbonEMT()
+            p.positions[i, k] += h
+            ep = p.get_potential_energy()
+            p.positions[i, k] -= 2 * h
+            em = p.get_potential_energy()
+            assert -(ep - em) / (2 * h) == pytest.approx(f[i, k], abs=1e-5)
+    # Newton's third law: no net force on the whole system
+    assert np.abs(f.sum(axis=0)).max() < 1e-9
+
+
+def test_rigid_wall_spacing_relaxation():
+    from nafill.structures.geometry import wall_spacings_A
+    from nafill.structures.na_layers import na_layers_model
+
+    model = na_layers_model(2)
+    res = get_backend("emt").relax_walls_and_na(model, fmax_eV_A=0.02)
+    assert res.converged
+    out = res.atoms()
+    walls = out.arrays["wall"]
+    for w in (1, 2):
+        z = out.positions[walls == w, 2]
+        assert np.ptp(z) < 1e-9  # each wall moved as one flat sheet
+        xy0 = model.positions[walls == w, :2]
+        assert np.allclose(out.positions[walls == w, :2], xy0)  # along z only
+    assert wall_spacings_A(out)[0] / 10 == pytest.approx(0.81, abs=0.05)  # published 0.82 nm

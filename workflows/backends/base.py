@@ -59,6 +59,10 @@ class Backend(ABC):
     def single_point(self, atoms: Atoms) -> RelaxResult:
         """Energy (and forces) of ``atoms`` as they are."""
 
+    def relax_walls_and_na(self, atoms: Atoms, fmax_eV_A: float = 0.05, max_steps: int = 500) -> RelaxResult:
+        """Relax everything (walls and Na): the Na-layer spacing models (walls free, as ISIF=2)."""
+        return self.relax(atoms, fmax_eV_A, max_steps, fixed=[])
+
     def bulk_na(self) -> BccResult:
         """Relaxed bcc Na (lattice optimised) with this backend's settings."""
 

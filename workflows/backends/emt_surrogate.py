@@ -17,7 +17,9 @@ its surrogate from three physically separate parts:
   tens of eV, so no Na passes through a wall.
 * **Walls**: a Lennard-Jones term between carbons of different walls (graphite-like dispersion,
   epsilon = 2.4 meV, sigma = 3.4 A). Bonding *inside* a wall is not modelled: the host must stay
-  frozen (the backend refuses to relax free host atoms with this surrogate).
+  frozen (the backend refuses to relax free host atoms with this surrogate), or move as rigid
+  walls along z (:class:`RigidWallsZ`, used to relax the Na-layer spacing models). Forces on host
+  atoms (reactions of the Na-host term plus the inter-wall term) are computed for that purpose.
 
 Energies are in eV, forces in eV/A. The calculator is vectorised with numpy and caches everything
 that depends only on the host, so the cost of a call grows with the number of Na.
@@ -238,9 +240,9 @@ class NaCarbonEMT(Calculator):
         images = (hpos[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
         elements = np.tile(atoms.numbers[host], len(shifts))
         # the walls' own energy (frozen: forces on host atoms are not needed by the fill)
-        e_walls = 0.0
+        e_walls, f_walls = 0.0, np.zeros((len(host), 3))
         if self.wall_lj is not None and WALL_ARRAY in atoms.arrays:
-            e_walls = self._wall_energy(atoms, host, cell)
+            e_walls, f_walls = self._wall_terms(atoms, host, cell)
         symbols = {int(z): Atoms(numbers=[z]).get_chemical_symbols()[0] for z in np.unique(elements)}
         for sym in symbols.values():
             if sym not in self.host_morse:
@@ -252,26 +254,38 @@ class NaCarbonEMT(Calculator):
             "elements": elements,
             "symbols": symbols,
             "e_walls": e_walls,
+            "f_walls": f_walls,
+            "n_host": len(host),
             "na_shifts": image_shifts(cell, atoms.pbc, self.na.rc_list),
         }
         self._host_key = key
         return self._host_cache
 
-    def _wall_energy(self, atoms: Atoms, host: np.ndarray, cell: np.ndarray) -> float:
+    def _wall_terms(self, atoms: Atoms, host: np.ndarray, cell: np.ndarray) -> tuple[float, np.ndarray]:
+        """Inter-wall C-C Lennard-Jones energy (eV, shifted at the cutoff) and forces on the host."""
         eps, sigma, rcut = self.wall_lj
+        forces = np.zeros((len(host), 3))
         walls = atoms.arrays[WALL_ARRAY][host]
         carbon = atoms.numbers[host] == 6
-        lo = atoms.positions[host][(walls == 1) & carbon]
-        up = atoms.positions[host][(walls == 2) & carbon]
-        if len(lo) == 0 or len(up) == 0:
-            return 0.0
+        lo_idx = np.where((walls == 1) & carbon)[0]
+        up_idx = np.where((walls == 2) & carbon)[0]
+        if len(lo_idx) == 0 or len(up_idx) == 0:
+            return 0.0, forces
+        pos = atoms.positions[host]
         shifts = image_shifts(cell, atoms.pbc, rcut)
-        _, _, _, r = pairs_within(
-            wrap_positions(lo, cell, atoms.pbc), wrap_positions(up, cell, atoms.pbc), shifts, rcut, False
+        i, j, D, r = pairs_within(
+            wrap_positions(pos[lo_idx], cell, atoms.pbc), wrap_positions(pos[up_idx], cell, atoms.pbc),
+            shifts, rcut, False,
         )
         sr6 = (sigma / r) ** 6
         sc6 = (sigma / rcut) ** 6
-        return float(np.sum(4 * eps * (sr6 * sr6 - sr6) - 4 * eps * (sc6 * sc6 - sc6)))
+        energy = float(np.sum(4 * eps * (sr6 * sr6 - sr6) - 4 * eps * (sc6 * sc6 - sc6)))
+        dedr = 4 * eps * (-12 * sr6 * sr6 + 6 * sr6) / r
+        f = (dedr / r)[:, None] * D  # force on the lower-wall atom (D points lower -> upper)
+        for c in range(3):
+            forces[lo_idx, c] += np.bincount(i, weights=f[:, c], minlength=len(lo_idx))
+            forces[up_idx, c] -= np.bincount(j, weights=f[:, c], minlength=len(up_idx))
+        return energy, forces
 
     # ---------------------------------------------------------------- calculate
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -286,6 +300,7 @@ class NaCarbonEMT(Calculator):
         if len(host):
             cache = self._host_terms(atoms, host)
             energy += cache["e_walls"]
+            forces[host] += cache["f_walls"]
         if len(na):
             shifts = cache["na_shifts"] if len(host) else image_shifts(cell, atoms.pbc, self.na.rc_list)
             npos = wrap_positions(atoms.positions[na], cell, atoms.pbc)
@@ -294,13 +309,15 @@ class NaCarbonEMT(Calculator):
             energy += e_na
             forces[na] += f_na
             if len(host):
-                e_h, f_h = self._na_host(npos, cache)
+                e_h, f_h, f_host = self._na_host(npos, cache)
                 energy += e_h
                 forces[na] += f_h
+                forces[host] += f_host
         self.results["energy"] = self.results["free_energy"] = float(energy)
         self.results["forces"] = forces
 
-    def _na_host(self, npos: np.ndarray, cache: dict) -> tuple[float, np.ndarray]:
+    def _na_host(self, npos: np.ndarray, cache: dict) -> tuple[float, np.ndarray, np.ndarray]:
+        """Na-host pair energy, forces on the Na and the reaction forces on the host atoms."""
         r_on, r_off = PAIR_SWITCH_A
         images, elements = cache["images"], cache["elements"]
         D = images[None, :, :] - npos[:, None, :]
@@ -317,6 +334,45 @@ class NaCarbonEMT(Calculator):
                 e[sel], dedr[sel] = morse_switched(r[sel], *self.host_morse[sym], r_on, r_off)
         f = (dedr / r)[:, None] * Dm  # force on the Na: +dE/dr along Na->host
         forces = np.zeros((len(npos), 3))
+        n_host = cache["n_host"]
+        host_forces = np.zeros((n_host, 3))
+        owner = k % n_host  # image index -> host atom
         for c in range(3):
             forces[:, c] = np.bincount(i, weights=f[:, c], minlength=len(npos))
-        return float(e.sum()), forces
+            host_forces[:, c] = -np.bincount(owner, weights=f[:, c], minlength=n_host)
+        return float(e.sum()), forces, host_forces
+
+
+class RigidWallsZ:
+    """ASE constraint: every wall moves as one rigid sheet along z only.
+
+    Forces on a wall's atoms are replaced by the wall's mean z force (so the optimizer sees the
+    wall's total force); a position update moves all atoms of a wall by their mean z step.
+    """
+
+    def __init__(self, groups) -> None:
+        self.groups = [np.asarray(g, int) for g in groups]
+
+    def adjust_positions(self, atoms, new):
+        for g in self.groups:
+            dz = (new[g, 2] - atoms.positions[g, 2]).mean()
+            new[g] = atoms.positions[g]
+            new[g, 2] += dz
+
+    def adjust_forces(self, atoms, forces):
+        for g in self.groups:
+            fz = forces[g, 2].mean()
+            forces[g] = 0.0
+            forces[g, 2] = fz
+
+    def get_removed_dof(self, atoms):
+        return sum(3 * len(g) - 1 for g in self.groups)
+
+    def index_shuffle(self, atoms, ind):  # pragma: no cover - not used on slices
+        raise NotImplementedError
+
+    def todict(self):
+        return {"name": "RigidWallsZ", "kwargs": {"groups": [g.tolist() for g in self.groups]}}
+
+    def copy(self):
+        return RigidWallsZ(self.groups)

@@ -35,6 +35,33 @@ class EmtBackend(AseCalculatorBackend):
         }
         super().__init__(m.NaCarbonEMT, "emt", settings, maxstep_A)
 
+    def relax_walls_and_na(self, atoms, fmax_eV_A: float = 0.05, max_steps: int = 500):
+        """Walls move as rigid sheets along z (the surrogate has no bonding inside a wall)."""
+        import time
+
+        import numpy as np
+        from ase.optimize import BFGS
+
+        from nafill.structures.geometry import wall_labels
+        from nafill.workflows.backends.base import max_free_force
+        from nafill.workflows.backends.emt_surrogate import RigidWallsZ
+        from nafill.workflows.documents import RelaxResult
+
+        t0 = time.perf_counter()
+        work = atoms.copy()
+        labels = wall_labels(work)
+        groups = [np.where(labels == w)[0] for w in (1, 2) if (labels == w).any()]
+        work.set_constraint(RigidWallsZ(groups))
+        work.calc = self.calculator
+        opt = BFGS(work, logfile=None, maxstep=self.maxstep_A)
+        converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps))
+        e = work.get_potential_energy()
+        fmax = max_free_force(work.get_forces(), np.ones(len(work), bool))
+        work.set_constraint()
+        work.calc = None
+        return RelaxResult.from_atoms(work, e, fmax, opt.nsteps, converged, self.name,
+                                      {**self.settings(), "walls": "rigid along z"}, time.perf_counter() - t0)
+
 
 def _import_factory(spec: str):
     module_name, _, attr = spec.partition(":")
