@@ -379,8 +379,10 @@ def submit_spacing(layers, launchpad_file, spec_items, batch_size, calculator, c
 @_launchpad_option
 @click.option("--launch-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the launch directories [default: a temporary folder].")
+@click.option("--fworker", "fworker_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="FireWorker YAML (its env gives e.g. vasp_cmd to >>vasp_cmd<< options).")
 @click.option("-q", "--quiet", is_flag=True)
-def run_cmd(launchpad_file, launch_dir, quiet) -> None:
+def run_cmd(launchpad_file, launch_dir, fworker_file, quiet) -> None:
     """Launch ready Fireworks here until none is left (rapid-fire), with progress."""
     from tqdm import tqdm
 
@@ -390,7 +392,12 @@ def run_cmd(launchpad_file, launch_dir, quiet) -> None:
     with open_launchpad(launchpad_file) as lp:
         bar = tqdm(unit="fw", disable=quiet, file=sys.stderr, desc="fireworks")
         try:
-            n = run_launchpad(lp, launch_dir=launch_dir, on_launch=lambda _id: bar.update(1))
+            fworker = None
+            if fworker_file is not None:
+                from fireworks import FWorker
+
+                fworker = FWorker.from_file(str(fworker_file))
+            n = run_launchpad(lp, launch_dir=launch_dir, on_launch=lambda _id: bar.update(1), fworker=fworker)
         finally:
             bar.close()
         click.echo(f"launched {n} Firework(s)")

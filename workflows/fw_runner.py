@@ -50,11 +50,13 @@ def run_launchpad(
     launch_dir: str | os.PathLike | None = None,
     max_launches: int | None = None,
     on_launch: Callable[[int], None] | None = None,
+    fworker=None,
 ) -> int:
     """Launch ready Fireworks (of workflow ``wf_id`` if given) until none is left.
 
     Returns the number of Fireworks launched. Each launch runs in its own folder under
-    ``launch_dir`` (default: a temporary folder, removed afterwards unless given).
+    ``launch_dir`` (default: a temporary folder, removed afterwards unless given). ``fworker``
+    (a FireWorks ``FWorker``) supplies ``env`` entries such as ``vasp_cmd``.
     """
     from fireworks import FWorker
     from fireworks.core import rocket
@@ -77,7 +79,7 @@ def run_launchpad(
     own_tmp = launch_dir is None
     root = Path(tempfile.mkdtemp(prefix="nafill_launch_")) if own_tmp else Path(launch_dir)
     root.mkdir(parents=True, exist_ok=True)
-    fworker = FWorker()
+    fworker = fworker or FWorker()
     n = 0
     cwd = os.getcwd()
     try:

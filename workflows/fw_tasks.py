@@ -34,11 +34,27 @@ RESULTS_KEY = "nafill_results"
 
 
 # ----------------------------------------------------------------------------- helpers
-def backend_from_settings(settings: dict[str, Any]):
+def resolve_env(value: Any, fw_spec: dict[str, Any] | None) -> Any:
+    """FireWorks' env_chk: ``">>key<<"`` becomes the FireWorker's ``env[key]`` (recursively)."""
+    if isinstance(value, str) and value.startswith(">>") and value.endswith("<<"):
+        key = value[2:-2]
+        env = (fw_spec or {}).get("_fw_env", {})
+        if key not in env:
+            raise NafillRunError(f"{value} is not set in this FireWorker's env (my_fworker.yaml: env: {key}: ...)")
+        return env[key]
+    if isinstance(value, dict):
+        return {k: resolve_env(v, fw_spec) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_env(v, fw_spec) for v in value]
+    return value
+
+
+def backend_from_settings(settings: dict[str, Any], fw_spec: dict[str, Any] | None = None):
+    """The workflow's backend, with ``>>env<<`` options resolved from the FireWorker."""
     from nafill.workflows.backends.registry import get_backend
 
     spec = settings["backend"]
-    return get_backend(spec["name"], **spec.get("options", {}))
+    return get_backend(spec["name"], **resolve_env(spec.get("options", {}), fw_spec))
 
 
 def load_path_doc(path_id: str) -> FillingPath | None:
@@ -91,7 +107,7 @@ class StartFillTask(FiretaskBase):
         path = load_path_doc(settings["path_id"])
         if path is None:
             host = atoms_from_dict(self["host"])
-            path = start_path(host, backend_from_settings(settings), FillingPolicy.from_dict(settings["policy"]))
+            path = start_path(host, backend_from_settings(settings, fw_spec), FillingPolicy.from_dict(settings["policy"]))
             save_path_doc(settings["path_id"], path, settings.get("name", ""))
         return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
 
@@ -115,7 +131,7 @@ class PlanStepTask(FiretaskBase):
             return FWAction()
         if len(path.steps) >= n_na:  # already done (a re-run after a lost launch)
             return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
-        plan = plan_step(path, backend_from_settings(settings))
+        plan = plan_step(path, backend_from_settings(settings, fw_spec))
         if plan.n_na != n_na:
             raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
         batch = settings.get("batch_size") or len(plan.candidates)
@@ -147,7 +163,7 @@ class RelaxCandidatesTask(FiretaskBase):
         if _injected(settings, int(self["n_na"]), list(self["indices"])):
             raise RuntimeError(f"injected fault in relaxation of step {self['n_na']} {self['indices']}")
         policy = FillingPolicy.from_dict(settings["policy"])
-        backend = backend_from_settings(settings)
+        backend = backend_from_settings(settings, fw_spec)
         structures = [atoms_from_dict(s) for s in self["candidates"]]
         results = backend.relax_many(structures, policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
         pushed = [{"index": k, "result": r.as_dict()} for k, r in zip(self["indices"], results)]
@@ -217,7 +233,7 @@ class RelaxSpacingTask(FiretaskBase):
             return FWAction(stored_data={"spacing_nm": done["spacing_nm"]})
         supercell = tuple(self.get("supercell") or (4, 4))
         model = na_layers_model(layers, supercell)
-        res = backend_from_settings(settings).relax_walls_and_na(model, float(self.get("fmax_eV_A", 0.02)))
+        res = backend_from_settings(settings, fw_spec).relax_walls_and_na(model, float(self.get("fmax_eV_A", 0.02)))
         if not res.ok:
             raise NafillRunError(f"relaxing the {layers}-layer model failed: {res.error}")
         spacing_nm = round(float(wall_spacings_A(res.atoms()).max()) / 10.0, 4)

@@ -12,7 +12,7 @@ from typing import Any
 from nafill.errors import NafillInputError
 from nafill.workflows.backends.base import AseCalculatorBackend, Backend
 
-BUILTIN_BACKENDS = ("emt", "mlip")
+BUILTIN_BACKENDS = ("emt", "mlip", "vasp")
 
 
 class EmtBackend(AseCalculatorBackend):
@@ -93,6 +93,7 @@ def get_backend(name: str, **options: Any) -> Backend:
     * ``emt``: options ``maxstep_A``.
     * ``mlip``: options ``model`` (default ``7net-0``), ``dispersion`` (None, ``d3-zero``,
       ``d3-bj``), ``d3_cutoff_bohr``; needs ``pip install "nafill[mlip]"``.
+    * ``vasp``: VASP through custodian (:mod:`nafill.workflows.vasp.backend` lists the options).
     * ``module:factory``: every option is passed to the factory as a keyword argument.
     """
     key = str(name).strip()
@@ -103,10 +104,9 @@ def get_backend(name: str, **options: Any) -> Backend:
 
         return MlipBackend(**options)
     if key.lower() == "vasp":
-        raise NafillInputError(
-            "calculator = 'vasp' is not available yet in this version of nafill (the production "
-            "VASP backend is unfinished); use emt, mlip or module:factory"
-        )
+        from nafill.workflows.vasp.backend import VaspBackend
+
+        return VaspBackend(**options)
     if ":" not in key:
         raise NafillInputError(
             f"calculator = {name!r} is unknown; use one of {', '.join(BUILTIN_BACKENDS)} or "

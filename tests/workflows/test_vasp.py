@@ -1,0 +1,185 @@
+"""The VASP path end to end on the stand-in ``nafill-fake-vasp``: inputs, custodian, parsing, Bader."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from pymatgen.io.vasp.inputs import Incar, Kpoints, Poscar
+
+from nafill.errors import NafillInputError
+from nafill.structures.pores import cavity
+from nafill.structures.sites import add_guest, candidate_sites
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.vasp.backend import VaspParseError, parse_run
+from nafill.workflows.vasp.bader import bader_charges_numpy, synthetic_density
+from nafill.workflows.vasp.inputs import write_inputs
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+FAKE = shutil.which("nafill-fake-vasp") or "nafill-fake-vasp"
+
+
+def _step_structure():
+    host = cavity(1.82)
+    return add_guest(host, candidate_sites(host).positions[0])
+
+
+def fake_backend(tmp_path, **kw):
+    opts = dict(vasp_cmd=FAKE, potcar_spec=True, polling_s=0.05, bader=False, workdir=str(tmp_path / "runs"))
+    opts.update(kw)
+    return get_backend("vasp", **opts)
+
+
+def test_inputs_match_the_protocol_tag_by_tag(tmp_path):
+    d = write_inputs(_step_structure(), tmp_path / "step", fmax_eV_A=0.01, nsw=200, charges=True,
+                     potcar_spec=True)
+    incar = Incar.from_file(d / "INCAR")
+    expected = {"GGA": "Pe", "ENCUT": 400.0, "EDIFF": 1e-6, "EDIFFG": -0.01, "IBRION": 2, "ISIF": 2,
+                "NSW": 200, "IVDW": 11, "ISMEAR": 0, "SIGMA": 0.05, "PREC": "Accurate", "LREAL": "Auto",
+                "ALGO": "Normal", "NELM": 200, "ISPIN": 1, "LWAVE": False, "LCHARG": True, "LAECHG": True,
+                "LASPH": True}
+    assert dict(incar) == expected
+    kp = Kpoints.from_file(d / "KPOINTS")
+    assert kp.style.name == "Gamma" and tuple(kp.kpts[0]) == (3, 3, 1)
+    pos = Poscar.from_file(d / "POSCAR")
+    flags = pos.structure.site_properties["selective_dynamics"]
+    symbols = [s.specie.symbol for s in pos.structure]
+    assert symbols.count("C") == 64 and symbols.count("Na") == 1
+    assert all(not any(f) for f, s in zip(flags, symbols) if s == "C")  # carbon frozen
+    assert all(all(f) for f, s in zip(flags, symbols) if s == "Na")
+    assert (d / "POTCAR.spec").read_text().split() == ["C", "Na_pv"]
+    # D3-BJ and any INCAR override; single points switch ionic motion off
+    d2 = write_inputs(_step_structure(), tmp_path / "sp", nsw=0, ivdw=12, incar={"ENCUT": 520},
+                      potcar_spec=True)
+    inc2 = Incar.from_file(d2 / "INCAR")
+    assert inc2["IVDW"] == 12 and inc2["ENCUT"] == 520 and inc2["NSW"] == 0 and inc2["IBRION"] == -1
+    assert "EDIFFG" not in inc2
+
+
+def test_kpoints_scale_with_the_cell(tmp_path):
+    from nafill.structures.pores import bcc_sodium
+    from nafill.workflows.vasp.inputs import kpoint_mesh
+
+    assert kpoint_mesh(cavity(1.0, (6, 6))) == (2, 2, 1)
+    assert kpoint_mesh(cavity(1.0, (2, 2))) == (6, 6, 1)
+    assert kpoint_mesh(bcc_sodium()) == (16, 16, 16)
+
+
+def test_stand_in_relaxation_equals_the_surrogate(tmp_path):
+    a = _step_structure()
+    vasp = fake_backend(tmp_path)
+    r = vasp.relax(a, fmax_eV_A=0.05, max_steps=100)
+    e = get_backend("emt").relax(a, fmax_eV_A=0.05, max_steps=100)
+    assert r.ok and r.converged and r.corrections == []
+    shift = 64 * -9.2 + -1.3  # the stand-in's constant per-element offsets
+    assert r.energy_eV - shift == pytest.approx(e.energy_eV, abs=1e-6)
+    assert np.allclose(r.atoms().positions, e.atoms().positions, atol=1e-5)
+    assert r.max_force_eV_A <= 0.05
+    assert set(r.as_dict()) == set(e.as_dict())  # the same document schema
+
+
+@pytest.mark.parametrize(
+    "fault,error",
+    [("zbrent", "zbrent"), ("subspacematrix", "subspacematrix"), ("edddav", "edddav"),
+     ("unconverged-electronic", "Unconverged"), ("unconverged-ionic", "Unconverged")],
+)
+def test_injected_faults_are_corrected_by_custodian(tmp_path, monkeypatch, fault, error):
+    monkeypatch.setenv("NAFILL_FAKE_VASP_FAULTS", fault)
+    r = fake_backend(tmp_path).relax(_step_structure(), fmax_eV_A=0.05, max_steps=60)
+    assert r.ok, r.error
+    assert r.converged
+    assert r.corrections, "custodian should have corrected something"
+    assert any(error in e for c in r.corrections for e in c["errors"])
+    assert (tmp_path / "runs").exists()
+
+
+def test_crash_without_vasprun_fails_the_candidate_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAFILL_FAKE_VASP_FAULTS", "crash")
+    r = fake_backend(tmp_path).relax(_step_structure(), fmax_eV_A=0.05)
+    assert not r.ok
+    assert "failed under custodian" in r.error and "Validation" in r.error
+
+
+def test_bader_valence_on_synthetic_density():
+    host = cavity(1.19)
+    a = add_guest(host, [1.0, 1.0, 10.0])
+    a = add_guest(a, [4.5, 3.0, 13.0])
+    cell = np.array(a.cell)
+    frac = a.get_scaled_positions()
+    sym = a.get_chemical_symbols()
+    valence = 0.85
+    q = np.array([7 - valence if s == "Na" else 4 + 2 * valence / 64 for s in sym])
+    grid = tuple(int(np.ceil(np.linalg.norm(v) / 0.25)) for v in cell)
+    data = synthetic_density(cell, frac, q, np.full(len(a), 0.3), grid)
+    assert data.sum() / data.size == pytest.approx(q.sum(), rel=1e-12)
+    charges = bader_charges_numpy(data, cell, frac)
+    na = [i for i, s in enumerate(sym) if s == "Na"]
+    got = 7 - charges[na]
+    assert np.all(np.abs(got - valence) < 0.02)
+    assert charges.sum() == pytest.approx(q.sum(), abs=0.05)  # what falls below the vacuum cut
+
+
+def test_bader_through_the_stand_in(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAFILL_FAKE_VASP_NA_VALENCE", "0.70")
+    r = fake_backend(tmp_path, bader=True).relax(_step_structure(), fmax_eV_A=0.05)
+    assert r.ok
+    assert r.extra["na_bader_valence"] == pytest.approx(0.70, abs=0.02)
+
+
+def test_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("PMG_VASP_PSP_DIR", raising=False)
+    from pymatgen.core import SETTINGS
+
+    monkeypatch.setitem(SETTINGS, "PMG_VASP_PSP_DIR", None)
+    with pytest.raises(NafillInputError, match="PMG_VASP_PSP_DIR"):
+        get_backend("vasp", vasp_cmd=FAKE)
+    with pytest.raises(NafillInputError, match="POTCARs not found"):
+        write_inputs(_step_structure(), tmp_path / "x")
+    with pytest.raises(NafillInputError, match=r"handlers = \['NoSuchHandler'\] are unknown"):
+        get_backend("vasp", vasp_cmd=FAKE, potcar_spec=True, handlers=["VaspErrorHandler", "NoSuchHandler"])
+    d = write_inputs(_step_structure(), tmp_path / "bad", potcar_spec=True)
+    (d / "vasprun.xml").write_text("<modeling><generator>broken")
+    with pytest.raises(VaspParseError, match="cannot read .*vasprun.xml"):
+        parse_run(d, _step_structure(), list(range(64)))
+
+
+def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
+    """Plan/relax/select on VASP (one Firework per candidate) gives the surrogate's own path."""
+    from fireworks import FWorker
+
+    from nafill.workflows.filling import FillingPolicy, fill
+    from nafill.workflows.fw_runner import path_document, run_launchpad
+    from nafill.workflows.fw_workflows import filling_workflow
+    from nafill.workflows.launchpad import open_launchpad
+
+    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(tmp_path / "store.json"))
+    policy = dict(max_na=3, n_candidates=3, prescreen=None)
+    options = dict(vasp_cmd=">>vasp_cmd<<", potcar_spec=True, polling_s=0.05, bader=False,
+                   workdir=str(tmp_path / "runs"))
+    wf = filling_workflow(cavity(1.05), "vasp", options, FillingPolicy(**policy))
+    with open_launchpad() as lp:
+        wf_id = min(lp.add_wf(wf).values())
+        run_launchpad(lp, fworker=FWorker(env={"vasp_cmd": FAKE}))
+        path = path_document(lp, wf_id)
+        relax_fws = [d for d in lp.fireworks.find({"name": {"$regex": "relax"}})]
+    ref = fill(cavity(1.05), get_backend("emt"), FillingPolicy(**policy))
+    assert len(path.steps) == 3 and path.state["finished"]
+    assert len(relax_fws) == sum(s["n_relaxed"] for s in path.steps)  # one Firework per candidate
+    h_vasp = [s["formation_enthalpy_eV"] for s in path.steps]
+    h_emt = [s["formation_enthalpy_eV"] for s in ref.steps]
+    assert np.allclose(h_vasp, h_emt, atol=1e-5)
+    assert [s["site_kind"] for s in path.steps] == [s["site_kind"] for s in ref.steps]
+    assert path.backend["name"] == "vasp"
+
+
+def test_corrections_recorded_in_the_step_document(tmp_path, monkeypatch):
+    from nafill.workflows.filling import FillingPolicy, fill
+
+    monkeypatch.setenv("NAFILL_FAKE_VASP_FAULTS", "zbrent")
+    backend = fake_backend(tmp_path)
+    path = fill(cavity(1.05), backend, FillingPolicy(max_na=2, n_candidates=2, prescreen=None))
+    for s in path.steps:
+        assert s["corrections"], "every relaxation hit ZBRENT once and was corrected"
+        assert all("zbrent" in c["errors"] for c in s["corrections"])
+    assert os.environ["NAFILL_FAKE_VASP_FAULTS"] == "zbrent"
