@@ -164,7 +164,8 @@ def _fill_via_fireworks(host, calculator, calc_options, policy, out_dir: Path, o
                     on_step(s["n_na"], s["formation_enthalpy_eV"], s["step_voltage_V"])
 
         on_launch(0)
-        run_launchpad(lp, wf_id, on_launch=on_launch)
+        # launch folders (and e.g. VASP run folders inside them) are kept with the run
+        run_launchpad(lp, wf_id, launch_dir=out_dir / "launches", on_launch=on_launch)
         path = path_document(lp, wf_id)
         state = lp.workflows.find_one({"nodes": wf_id})["state"]
         if path is None or not path.state.get("finished"):

@@ -189,3 +189,25 @@ def test_rigid_wall_spacing_relaxation():
         xy0 = model.positions[walls == w, :2]
         assert np.allclose(out.positions[walls == w, :2], xy0)  # along z only
     assert wall_spacings_A(out)[0] / 10 == pytest.approx(0.81, abs=0.05)  # published 0.82 nm
+
+
+@pytest.mark.parametrize("spacing,n_na,seed", [(0.82, 3, 11), (1.19, 12, 12), (1.82, 34, 13)])
+def test_fast_evaluation_equals_plain_reference(spacing, n_na, seed):
+    """The cached, vectorised calculator equals the plain ASE-based reference (1e-8 eV)."""
+    from nafill.workflows.backends.emt_reference import NaCarbonEMTReference
+
+    a = _random_na(cavity(spacing), n_na, seed=seed)
+    a.set_constraint()
+    fast = a.copy()
+    fast.calc = NaCarbonEMT()
+    ref = a.copy()
+    ref.calc = NaCarbonEMTReference()
+    assert fast.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+    assert np.abs(fast.get_forces() - ref.get_forces()).max() < 1e-8
+    # and again after moving only the Na (the host cache must not go stale)
+    rng = np.random.default_rng(seed)
+    na = a.numbers == 11
+    fast.positions[na] += rng.normal(0, 0.05, (na.sum(), 3))
+    ref.positions[:] = fast.positions
+    assert fast.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+    assert np.abs(fast.get_forces() - ref.get_forces()).max() < 1e-8
