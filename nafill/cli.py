@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from nafill import __version__
-from nafill.errors import NafillInputError, NafillRunError
+from nafill.errors import NafillInputError, NafillRunError, is_number
 
 log = logging.getLogger("nafill")
 
@@ -270,28 +270,38 @@ def submit() -> None:
 
 
 def _policy_options(f):
-    f = click.option("--seed", type=int, default=0, show_default=True)(f)
-    f = click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
-                     help="Force threshold, eV/A.")(f)
-    f = click.option("--beam", "beam_width", type=int, default=1, show_default=True)(f)
-    f = click.option("--prescreen", type=int, default=4, show_default=True,
-                     help="Relax the best K by single point (0: all).")(f)
-    f = click.option("--candidates", "n_candidates", type=int, default=24, show_default=True)(f)
-    f = click.option("--max-na", type=int, default=None, help="Na per fill [default: capacity].")(f)
-    f = click.option("--calc-option", multiple=True, metavar="KEY=VALUE", help="Backend option.")(f)
-    f = click.option("--calculator", default="emt", show_default=True, help="emt, mlip or module:factory.")(f)
-    f = click.option("--batch-size", type=int, default=None,
-                     help="Candidates per relax Firework [default: all for surrogates, 1 for VASP].")(f)
-    f = click.option("--spec", "spec_items", multiple=True, metavar="KEY=JSON",
-                     help="Spec entry added to every Firework, e.g. --spec _fworker='\"cluster\"'.")(f)
-    return _launchpad_option(f)
+    """Options shared by every `submit` verb, handed to the command as ``policy`` and ``submit_kw``."""
+    import functools
 
+    @functools.wraps(f)
+    def wrapper(*, max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed, calculator, calc_option,
+                batch_size, spec_items, **rest):
+        from nafill.workflows.filling import FillingPolicy
 
-def _policy(max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed):
-    from nafill.workflows.filling import FillingPolicy
+        policy = FillingPolicy(max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
+                               beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed)
+        submit_kw = dict(backend=calculator, backend_options=_parse_calc_options(calc_option),
+                         modifications=_parse_calc_options(spec_items))
+        if batch_size is not None:
+            submit_kw["batch_size"] = batch_size
+        return f(policy=policy, submit_kw=submit_kw, **rest)
 
-    return FillingPolicy(max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
-                         beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed)
+    w = wrapper
+    w = click.option("--seed", type=int, default=0, show_default=True)(w)
+    w = click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
+                     help="Force threshold, eV/A.")(w)
+    w = click.option("--beam", "beam_width", type=int, default=1, show_default=True)(w)
+    w = click.option("--prescreen", type=int, default=4, show_default=True,
+                     help="Relax the best K by single point (0: all).")(w)
+    w = click.option("--candidates", "n_candidates", type=int, default=24, show_default=True)(w)
+    w = click.option("--max-na", type=int, default=None, help="Na per fill [default: capacity].")(w)
+    w = click.option("--calc-option", multiple=True, metavar="KEY=VALUE", help="Backend option.")(w)
+    w = click.option("--calculator", default="emt", show_default=True, help="emt, mlip, vasp or module:factory.")(w)
+    w = click.option("--batch-size", type=int, default=None,
+                     help="Candidates per relax Firework [default: all for surrogates, 1 for VASP].")(w)
+    w = click.option("--spec", "spec_items", multiple=True, metavar="KEY=JSON",
+                     help="Spec entry added to every Firework, e.g. --spec _fworker='\"cluster\"'.")(w)
+    return _launchpad_option(w)
 
 
 def _add(workflows, launchpad_file) -> None:
@@ -304,75 +314,51 @@ def _add(workflows, launchpad_file) -> None:
         click.echo(f"on {describe_launchpad(lp)}")
 
 
-def _submit_kwargs(calculator, calc_option, batch_size, spec_items):
-    kw = dict(backend=calculator, backend_options=_parse_calc_options(calc_option),
-              modifications=_parse_calc_options(spec_items))
-    if batch_size is not None:
-        kw["batch_size"] = batch_size
-    return kw
-
-
 @submit.command("fill")
 @click.option("--spacing-nm", help="Cavity/orifice spacing, nm, or 2L..7L.")
 @click.option("--host", "host_file", type=click.Path(dir_okay=False, path_type=Path), help="Host structure file.")
 @_policy_options
-def submit_fill(spacing_nm, host_file, launchpad_file, spec_items, batch_size, calculator, calc_option,
-                max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+def submit_fill(spacing_nm, host_file, launchpad_file, policy, submit_kw) -> None:
     """Add a filling workflow; prints its id."""
     from nafill.workflows.fw_workflows import filling_workflow
     from nafill.workflows.runner import build_host
 
     if (spacing_nm is None) == (host_file is None):
         raise click.UsageError("give exactly one of --spacing-nm or --host")
-    host = build_host(spacing_nm, host_file)
-    wf = filling_workflow(host, policy=_policy(max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed),
-                          **_submit_kwargs(calculator, calc_option, batch_size, spec_items))
-    _add([wf], launchpad_file)
+    _add([filling_workflow(build_host(spacing_nm, host_file), policy=policy, **submit_kw)], launchpad_file)
 
 
 @submit.command("orifice-scan")
 @click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
               help="Orifice spacings, nm: --spacings-nm 0.40 0.45 0.50 0.55")
 @_policy_options
-def submit_orifice_scan(spacings, launchpad_file, spec_items, batch_size, calculator, calc_option, max_na,
-                        n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+def submit_orifice_scan(spacings, launchpad_file, policy, submit_kw) -> None:
     """Add one filling workflow per orifice spacing."""
     from nafill.workflows.fw_workflows import orifice_scan_workflows
 
-    wfs = orifice_scan_workflows(list(spacings), policy=_policy(max_na, n_candidates, prescreen, beam_width,
-                                                                fmax_eV_A, seed),
-                                 **_submit_kwargs(calculator, calc_option, batch_size, spec_items))
-    _add(wfs, launchpad_file)
+    _add(orifice_scan_workflows(list(spacings), policy=policy, **submit_kw), launchpad_file)
 
 
 @submit.command("connected")
 @click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
               help="Section spacings, nm, narrow first: --spacings-nm 0.5 1.2 1.82")
 @_policy_options
-def submit_connected(spacings, launchpad_file, spec_items, batch_size, calculator, calc_option, max_na,
-                     n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+def submit_connected(spacings, launchpad_file, policy, submit_kw) -> None:
     """Add the widest cavity alone and the connected pore (the pre-nucleation comparison)."""
     from nafill.workflows.fw_workflows import connected_study_workflows
 
-    wfs = connected_study_workflows(list(spacings), policy=_policy(max_na, n_candidates, prescreen, beam_width,
-                                                                   fmax_eV_A, seed),
-                                    **_submit_kwargs(calculator, calc_option, batch_size, spec_items))
-    _add(wfs, launchpad_file)
+    _add(connected_study_workflows(list(spacings), policy=policy, **submit_kw), launchpad_file)
 
 
 @submit.command("spacing")
 @click.option("--layers", "layers", type=int, multiple=True, default=(2, 3, 4, 5, 6, 7), show_default=True,
-              help="Na layer counts to relax (1..7), repeatable: --layers 2 --layers 3.")
+              help="Na layer counts to relax (1..7): --layers 2 3 4.")
 @_policy_options
-def submit_spacing(layers, launchpad_file, spec_items, batch_size, calculator, calc_option, max_na,
-                   n_candidates, prescreen, beam_width, fmax_eV_A, seed) -> None:
+def submit_spacing(layers, launchpad_file, policy, submit_kw) -> None:
     """Relax the k-Na-layer models (walls and Na), then fill each resulting cavity."""
     from nafill.workflows.fw_workflows import spacing_workflow
 
-    kw = _submit_kwargs(calculator, calc_option, batch_size, spec_items)
-    wf = spacing_workflow(list(layers), policy=_policy(max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed),
-                          **kw)
-    _add([wf], launchpad_file)
+    _add([spacing_workflow(list(layers), policy=policy, **submit_kw)], launchpad_file)
 
 
 @cli.command("run")
@@ -493,21 +479,13 @@ def _expand_multi_value(argv: list[str]) -> list[str]:
         k += 1
         if tok in MULTI_VALUE_OPTIONS:
             first = True
-            while k < len(argv) and _is_number(argv[k]):
+            while k < len(argv) and is_number(argv[k]):
                 if not first:
                     out.append(tok)
                 out.append(argv[k])
                 first = False
                 k += 1
     return out
-
-
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def _as_cli_name(message: str) -> str:

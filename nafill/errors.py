@@ -57,3 +57,12 @@ def check_int(name: str, value: int, lo: int | None = None, hi: int | None = Non
         raise NafillInputError(f"{name} = {value!r} must be an integer")
     check_range(name, int(value), lo, hi)
     return int(value)
+
+
+def is_number(text: str) -> bool:
+    """True when ``text`` parses as a float (command-line and name parsing)."""
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False

@@ -22,7 +22,7 @@ from nafill.constants import (
     ORIFICE_RANGE_NM,
     STANDARD_CAVITY_SPACINGS_NM,
 )
-from nafill.errors import NafillInputError, check_range
+from nafill.errors import NafillInputError, check_range, is_number
 from nafill.structures.graphene import graphene_bilayer
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,21 @@ def standard_cavity_spacing_nm(name: str | int) -> float:
     raise NafillInputError(f"standard cavity {name!r} is unknown; allowed: {allowed}")
 
 
-def _resolve_spacing(spacing_nm: float | str) -> float:
-    if isinstance(spacing_nm, str) and not _is_number(spacing_nm):
+def resolve_spacing_nm(spacing_nm: float | str) -> float:
+    if isinstance(spacing_nm, str) and not is_number(spacing_nm):
         return standard_cavity_spacing_nm(spacing_nm)
     return float(spacing_nm)
 
 
-def _is_number(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+def _bilayer_pore(kind: str, spacing_nm: float, usual_nm: tuple[float, float], supercell, stacking,
+                  vacuum_A: float, cc_bond_A: float) -> Atoms:
+    """A bilayer labelled ``kind``; spacings outside ``usual_nm`` are built and logged."""
+    s = check_range("spacing_nm", spacing_nm, 0.30, 5.0, "nm")
+    if not usual_nm[0] <= s <= usual_nm[1]:
+        log.info("%s spacing %.3f nm is outside the usual range %s nm", kind, s, usual_nm)
+    atoms = graphene_bilayer(s, supercell, stacking, vacuum_A, cc_bond_A)
+    atoms.info["pore_kind"] = kind
+    return atoms
 
 
 def cavity(
@@ -72,13 +75,8 @@ def cavity(
     The standard cavity sizes (relaxed with 2..7 Na layers) are 0.82, 1.05, 1.19, 1.48, 1.82 and
     2.18 nm. Spacings outside 0.8-2.2 nm are built but logged as unusual for a cavity.
     """
-    s = _resolve_spacing(spacing_nm)
-    check_range("spacing_nm", s, 0.30, 5.0, "nm")
-    if not CAVITY_RANGE_NM[0] <= s <= CAVITY_RANGE_NM[1]:
-        log.info("cavity spacing %.3f nm is outside the usual cavity range %s nm", s, CAVITY_RANGE_NM)
-    atoms = graphene_bilayer(s, supercell, stacking, vacuum_A, cc_bond_A)
-    atoms.info["pore_kind"] = "cavity"
-    return atoms
+    return _bilayer_pore("cavity", resolve_spacing_nm(spacing_nm), CAVITY_RANGE_NM, supercell, stacking,
+                         vacuum_A, cc_bond_A)
 
 
 def orifice(
@@ -92,12 +90,7 @@ def orifice(
 
     Spacings outside the usual orifice range (but within 0.30-5.0 nm) are built and logged.
     """
-    s = check_range("spacing_nm", spacing_nm, 0.30, 5.0, "nm")
-    if not ORIFICE_RANGE_NM[0] <= s <= ORIFICE_RANGE_NM[1]:
-        log.info("orifice spacing %.3f nm is outside the usual range %s nm", s, ORIFICE_RANGE_NM)
-    atoms = graphene_bilayer(s, supercell, stacking, vacuum_A, cc_bond_A)
-    atoms.info["pore_kind"] = "orifice"
-    return atoms
+    return _bilayer_pore("orifice", spacing_nm, ORIFICE_RANGE_NM, supercell, stacking, vacuum_A, cc_bond_A)
 
 
 def bcc_sodium(lattice_A: float = NA_BCC_A_EXPT, cubic: bool = False) -> Atoms:

@@ -33,7 +33,19 @@ def host_hash(atoms: Atoms) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _cached(path: Path, compute) -> tuple[dict[str, Any], bool]:
+def _cached(path: Path, compute, use_cache: bool = True) -> dict[str, Any]:
+    """``compute()`` once per ``path``: read the JSON cache when there, else compute and store.
+
+    The returned dict has ``cached`` = whether it came from the cache.
+    """
+    if not use_cache:
+        return compute()
+    value, hit = _read_or_compute(path, compute)
+    value["cached"] = hit
+    return value
+
+
+def _read_or_compute(path: Path, compute) -> tuple[dict[str, Any], bool]:
     if path.is_file():
         try:
             return json.loads(path.read_text()), True
@@ -57,12 +69,7 @@ def na_reference(backend: Backend, use_cache: bool = True) -> dict[str, Any]:
             "backend_fingerprint": backend.fingerprint(),
         }
 
-    path = cache_dir() / "references" / f"na_{backend.fingerprint()}.json"
-    if not use_cache:
-        return compute()
-    value, hit = _cached(path, compute)
-    value["cached"] = hit
-    return value
+    return _cached(cache_dir() / "references" / f"na_{backend.fingerprint()}.json", compute, use_cache)
 
 
 def host_reference(backend: Backend, host: Atoms, use_cache: bool = True) -> dict[str, Any]:
@@ -74,12 +81,8 @@ def host_reference(backend: Backend, host: Atoms, use_cache: bool = True) -> dic
             raise NafillRunError(f"the empty-host single point failed with {backend.name}: {res.error}")
         return {"e_host_eV": res.energy_eV, "host_hash": host_hash(host)}
 
-    path = cache_dir() / "references" / f"host_{backend.fingerprint()}_{host_hash(host)}.json"
-    if not use_cache:
-        return compute()
-    value, hit = _cached(path, compute)
-    value["cached"] = hit
-    return value
+    return _cached(cache_dir() / "references" / f"host_{backend.fingerprint()}_{host_hash(host)}.json",
+                   compute, use_cache)
 
 
 def references(backend: Backend, host: Atoms, use_cache: bool = True) -> dict[str, Any]:

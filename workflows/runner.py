@@ -22,11 +22,11 @@ def build_host(spacing_nm=None, host_file=None, supercell=(4, 4), stacking="AB")
     """The empty host: a cavity/orifice of ``spacing_nm`` or the structure in ``host_file``."""
     from nafill.constants import ORIFICE_RANGE_NM
     from nafill.io import read_structure
-    from nafill.structures.pores import _resolve_spacing, cavity, orifice
+    from nafill.structures.pores import resolve_spacing_nm, cavity, orifice
 
     if host_file is not None:
         return read_structure(host_file)
-    s = _resolve_spacing(spacing_nm)
+    s = resolve_spacing_nm(spacing_nm)
     if s <= ORIFICE_RANGE_NM[1]:
         return orifice(s, supercell, stacking)
     return cavity(s, supercell, stacking)
