@@ -40,6 +40,10 @@ from nafill.workflows.references import references
 
 log = logging.getLogger(__name__)
 
+class PoreFullError(NafillRunError):
+    """No candidate site is left for the next Na: the fill ends there (a normal stop)."""
+
+
 ENERGY_DEDUP_EV = 1e-6
 """Beam members closer than this in energy are taken to be the same structure."""
 
@@ -203,9 +207,9 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
                 CandidatePlan(rank, [float(x) for x in sites.positions[k]], sites.kinds[k], atoms_to_dict(cand))
             )
     if not plans:
-        raise NafillRunError(
-            f"no candidate site is left for Na number {n_na}: the pore is full for these site "
-            "rules (distances to the walls and to the other Na)"
+        raise PoreFullError(
+            f"no candidate site left for Na number {n_na}: the pore is full for the site rules "
+            f"(min_host_distance_A = {policy.min_host_distance_A}, min_na_distance_A = {policy.min_na_distance_A})"
         )
     prescreen: list[float] = []
     if policy.prescreen is not None and len(plans) > policy.prescreen:
@@ -318,6 +322,13 @@ def complete_step(
     return record
 
 
+def finish(path: FillingPath, reason: str) -> None:
+    """Mark ``path`` finished with ``reason`` (e.g. the pore is full) and refresh its summary."""
+    path.state["finished"] = True
+    path.state["stop_reason"] = reason
+    path.summary = summarize(path)
+
+
 def stop_reason(path: FillingPath) -> str | None:
     """Why the fill should stop after its last step (None: go on)."""
     policy = FillingPolicy.from_dict(path.policy)
@@ -387,11 +398,18 @@ def start_path(
     )
 
 
-def run_step(path: FillingPath, backend: Backend) -> StepRecord:
-    """Plan, relax (in this process or the policy's worker pool) and complete one step."""
+def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
+    """Plan, relax (in this process or the policy's worker pool) and complete one step.
+
+    Returns None (and marks the path finished) when no candidate site is left.
+    """
     t0 = time.perf_counter()
     policy = FillingPolicy.from_dict(path.policy)
-    plan = plan_step(path, backend)
+    try:
+        plan = plan_step(path, backend)
+    except PoreFullError as exc:
+        finish(path, str(exc))
+        return None
     results = backend.relax_many(
         [c.atoms() for c in plan.candidates], policy.fmax_eV_A, policy.max_relax_steps, policy.workers
     )
@@ -437,6 +455,9 @@ def fill(
         record = run_step(path, backend)
         if store is not None:
             store.save(path)
+        if record is None:
+            log.info("stopping: %s", path.state["stop_reason"])
+            break
         log.info("step %d: H = %.4f eV, V = %.4f V", record.n_na, record.formation_enthalpy_eV,
                  record.step_voltage_V)
         if on_step is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,19 @@ def run_launchpad(
     max_launches: int | None = None,
     on_launch: Callable[[int], None] | None = None,
     fworker=None,
+    flush_interval_s: float | None = None,
 ) -> int:
     """Launch ready Fireworks (of workflow ``wf_id`` if given) until none is left.
 
     Returns the number of Fireworks launched. Each launch runs in its own folder under
     ``launch_dir`` (default: a temporary folder, removed afterwards unless given). ``fworker``
-    (a FireWorks ``FWorker``) supplies ``env`` entries such as ``vasp_cmd``.
+    (a FireWorks ``FWorker``) supplies ``env`` entries such as ``vasp_cmd``. The embedded store
+    is written back at most every ``flush_interval_s`` seconds (default ``$NAFILL_FLUSH_INTERVAL_S``
+    or 3 s; 0 = after every Firework) and at the end: a killed runner loses at most that much work,
+    which the next run redoes (every step is deterministic).
     """
+    if flush_interval_s is None:
+        flush_interval_s = float(os.environ.get("NAFILL_FLUSH_INTERVAL_S", "3"))
     from fireworks import FWorker
     from fireworks.core import rocket
     from fireworks.core.rocket_launcher import launch_rocket
@@ -81,6 +88,7 @@ def run_launchpad(
     root.mkdir(parents=True, exist_ok=True)
     fworker = fworker or FWorker()
     n = 0
+    last_flush = time.monotonic()
     cwd = os.getcwd()
     try:
         while max_launches is None or n < max_launches:
@@ -98,11 +106,14 @@ def run_launchpad(
             finally:
                 os.chdir(cwd)
             n += 1
-            flush(lp)
+            if time.monotonic() - last_flush >= flush_interval_s:
+                flush(lp)
+                last_flush = time.monotonic()
             if on_launch is not None:
                 on_launch(ready["fw_id"])
     finally:
         os.chdir(cwd)
+        flush(lp)
         rocket.start_ping_launch = original_ping
         if own_tmp:
             import shutil

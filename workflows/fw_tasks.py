@@ -131,7 +131,14 @@ class PlanStepTask(FiretaskBase):
             return FWAction()
         if len(path.steps) >= n_na:  # already done (a re-run after a lost launch)
             return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
-        plan = plan_step(path, backend_from_settings(settings, fw_spec))
+        from nafill.workflows.filling import PoreFullError, finish
+
+        try:
+            plan = plan_step(path, backend_from_settings(settings, fw_spec))
+        except PoreFullError as exc:
+            finish(path, str(exc))
+            save_path_doc(settings["path_id"], path, settings.get("name", ""))
+            return FWAction(stored_data={"summary": path.summary})
         if plan.n_na != n_na:
             raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
         batch = settings.get("batch_size") or len(plan.candidates)
@@ -143,7 +150,10 @@ class PlanStepTask(FiretaskBase):
                 RelaxCandidatesTask(n_na=n_na, indices=idx,
                                     candidates=[plan.candidates[k].structure for k in idx]),
                 settings, f"{name}: relax {n_na}.{idx[0]}-{idx[-1]}"))
-        select = make_firework(SelectStepTask(plan=plan.as_dict()), settings, f"{name}: select {n_na}",
+        light = plan.as_dict()
+        for c in light["candidates"]:
+            c["structure"] = None  # the relaxed structures arrive with the results; keep the spec small
+        select = make_firework(SelectStepTask(plan=light), settings, f"{name}: select {n_na}",
                                {"_allow_fizzled_parents": True})
         wf = Workflow(relax_fws + [select], {fw: [select] for fw in relax_fws})
         return FWAction(additions=[wf])

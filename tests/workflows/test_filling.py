@@ -111,7 +111,8 @@ def _cli(out, max_na):
             "--max-na", str(max_na), "--out", str(out), "-q"]
 
 
-def test_resume_after_kill_gives_same_path(tmp_path):
+def test_resume_after_kill_gives_same_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAFILL_FLUSH_INTERVAL_S", "0")
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     subprocess.run(_cli(ref_dir, 8), check=True, capture_output=True)
     ref = load_path(ref_dir)

@@ -120,7 +120,7 @@ def _steps_in_store(store):
 
 
 def test_kill_runner_and_resume(store, tmp_path):
-    env = dict(os.environ)
+    env = dict(os.environ, NAFILL_FLUSH_INTERVAL_S="0")  # write the store after every Firework
     subprocess.run(_nafill("submit", "fill", "--spacing-nm", "1.19", "--max-na", "8"), check=True,
                    capture_output=True, env=env)
     proc = subprocess.Popen(_nafill("run", "-q"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

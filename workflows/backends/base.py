@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
+from ase.filters import Filter
 from ase.optimize import BFGS
 
 from nafill.errors import check_int, check_range
@@ -171,7 +172,8 @@ class AseCalculatorBackend(Backend):
         t0 = time.perf_counter()
         work, free = self._prepare(atoms, fixed)
         try:
-            opt = BFGS(work, logfile=None, maxstep=self.maxstep_A)
+            # the optimizer sees only the free atoms: its Hessian is 3 n_free square, not 3 N
+            opt = BFGS(Filter(work, indices=np.where(free)[0]), logfile=None, maxstep=self.maxstep_A)
             converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps)) if free.any() else True
             n_steps = int(opt.nsteps)
             e = work.get_potential_energy()

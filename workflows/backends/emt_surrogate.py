@@ -287,6 +287,22 @@ class NaCarbonEMT(Calculator):
             forces[up_idx, c] -= np.bincount(j, weights=f[:, c], minlength=len(up_idx))
         return energy, forces
 
+    # ---------------------------------------------------------------- state
+    def check_state(self, atoms, tol=1e-15):
+        """Exact, cheap change detection (ASE's generic one compares every array with allclose)."""
+        if self.atoms is None:
+            return list(all_changes)
+        if len(atoms) != len(self.atoms) or not np.array_equal(atoms.numbers, self.atoms.numbers):
+            return list(all_changes)
+        changes = []
+        if not np.array_equal(atoms.positions, self.atoms.positions):
+            changes.append("positions")
+        if not np.array_equal(np.array(atoms.cell), np.array(self.atoms.cell)) or not np.array_equal(
+            atoms.pbc, self.atoms.pbc
+        ):
+            changes += ["cell", "pbc"]
+        return changes
+
     # ---------------------------------------------------------------- calculate
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
