@@ -133,3 +133,45 @@ def plot_profiles(paths, labels, out_png, title: str = "") -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_free_energy(profile, out_png, temperature_K: float | None = None) -> Path:
+    """H(x) and G(x, T) (eV) against the Na count for one temperature (default the highest)."""
+    temps = list(profile.temperatures_K)
+    t = temperature_K if temperature_K in temps else max(temps)
+    j = temps.index(t)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    x = [0] + list(profile.n_na)
+    ax.plot(x, [0.0] + list(profile.formation_enthalpy_eV), "o-", ms=4, label="H(x)")
+    ax.plot(x, [0.0] + [g[j] for g in profile.gibbs_eV], "s--", ms=4, label=f"G(x, {t:g} K)")
+    for n in profile.imaginary:
+        ax.axvline(n, color="tab:red", alpha=0.3, lw=6)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("number of Na, x")
+    ax.set_ylabel("energy (eV)")
+    title = "harmonic free energy, host frozen"
+    if profile.imaginary:
+        title += f" (imaginary modes at x = {sorted(profile.imaginary)})"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    out = Path(out_png)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_neb_barriers(table, results, out_png) -> Path:
+    """NEB barrier (eV) against orifice spacing (nm), and the energy profiles along the hops."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.8), constrained_layout=True)
+    ax1.plot(table["spacing_nm"], table["barrier_eV"], "o-")
+    ax1.set_xlabel("orifice spacing (nm)")
+    ax1.set_ylabel("Na hop barrier (eV)")
+    for r in results:
+        ax2.plot(np.linspace(0, 1, len(r.energies_eV)), r.energies_eV, "o-", ms=3, label=f"{r.spacing_nm:g} nm")
+    ax2.set_xlabel("reaction coordinate (fraction of the hop)")
+    ax2.set_ylabel("energy relative to the start (eV)")
+    ax2.legend(fontsize=8)
+    out = Path(out_png)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

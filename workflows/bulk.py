@@ -60,8 +60,21 @@ def optimise_bcc(
     ef = np.array([bcc_energy_per_atom(energy_of, a, cubic) for a in fine])
     volumes = fine**3 / 2.0
     eos = EquationOfState(volumes, ef, eos="birchmurnaghan")
-    v0, e0, B = eos.fit()
+    try:
+        v0, e0, B = eos.fit()
+    except Exception as exc:  # noqa: BLE001 - scipy/ASE raise several kinds
+        v0, B = float("nan"), float("nan")
+        reason = str(exc)
+    else:
+        reason = "no minimum"
     a0 = float((2.0 * v0) ** (1.0 / 3.0))
+    if not (np.isfinite(a0) and np.isfinite(B) and a_range_A[0] * 0.9 < a0 < a_range_A[1] * 1.1):
+        from nafill.errors import NafillRunError
+
+        raise NafillRunError(
+            f"bcc Na has no energy minimum for this backend between {a_range_A[0]} and {a_range_A[1]} A "
+            f"(equation-of-state fit: {reason}); the backend cannot describe Na metal"
+        )
     e_at_a0 = bcc_energy_per_atom(energy_of, a0, cubic)
     return BccResult(
         lattice_A=a0,

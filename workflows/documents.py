@@ -136,6 +136,10 @@ class StepRecord(_Doc):
     corrections: list[dict[str, Any]] = field(default_factory=list)
     na_bader_valence: float | None = None
     structure: dict[str, Any] | None = None
+    n_screened: int = 0
+    """Cheap-backend relaxations spent by multi-fidelity screening (0: no screening)."""
+    n_saved_relaxations: int = 0
+    """Expensive relaxations the screening saved (candidates considered minus relaxed)."""
 
     def atoms(self) -> Atoms:
         return atoms_from_dict(self.structure)  # type: ignore[arg-type]

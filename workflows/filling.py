@@ -67,6 +67,10 @@ class FillingPolicy:
         stop_patience: see ``stop_rise_eV``.
         seed: seed of every random choice (site directions and subsets).
         workers: processes relaxing candidates in parallel (does not change the path).
+        screen_calculator: multi-fidelity screening: relax every considered candidate with this
+            cheap backend (e.g. "emt") first and send only the best ``screen_keep`` to the fill's
+            backend, starting from the cheap geometry (replaces the single-point pre-screen).
+        screen_keep: candidates passed on by the screening.
         site_height_A, min_host_distance_A, min_na_distance_A, n_directions: passed to
             :func:`nafill.structures.sites.candidate_sites`.
     """
@@ -81,6 +85,8 @@ class FillingPolicy:
     stop_patience: int = 3
     seed: int = 0
     workers: int = 1
+    screen_calculator: str | None = None
+    screen_keep: int = 2
     site_height_A: float = 2.4
     min_host_distance_A: float = 2.0
     min_na_distance_A: float = 2.8
@@ -108,6 +114,11 @@ class FillingPolicy:
         check_range("min_host_distance_A", self.min_host_distance_A, 0.5, 4.0, "A")
         check_range("min_na_distance_A", self.min_na_distance_A, 0.5, 5.0, "A")
         check_int("n_directions", self.n_directions, 1, 1000)
+        check_int("screen_keep", self.screen_keep, 1, 10000)
+        if self.screen_calculator is not None:
+            from nafill.workflows.backends.registry import get_backend
+
+            get_backend(self.screen_calculator)  # unknown names and missing extras fail now
         if capacity is not None:
             if capacity < 1:
                 raise NafillInputError(
@@ -159,6 +170,10 @@ class StepPlan:
     n_merged: int
     prescreen_energies_eV: list[float]
     wall_s: float
+    n_considered: int = 0
+    """Candidates considered (after the cap) before pre-screening or screening."""
+    n_screened: int = 0
+    """Cheap-backend relaxations of the multi-fidelity screening."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -211,8 +226,13 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
             f"no candidate site left for Na number {n_na}: the pore is full for the site rules "
             f"(min_host_distance_A = {policy.min_host_distance_A}, min_na_distance_A = {policy.min_na_distance_A})"
         )
+    n_considered = len(plans)
     prescreen: list[float] = []
-    if policy.prescreen is not None and len(plans) > policy.prescreen:
+    n_screened = 0
+    if policy.screen_calculator is not None:
+        plans, prescreen = _screen(plans, policy)
+        n_screened = n_considered
+    elif policy.prescreen is not None and len(plans) > policy.prescreen:
         if backend is None:
             raise ValueError("pre-screening needs a backend")
         energies = []
@@ -223,7 +243,28 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         prescreen = [float(e) for e in energies]
         keep = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen]
         plans = [plans[k] for k in sorted(keep)]
-    return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0)
+    return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,
+                    n_considered, n_screened)
+
+
+def _screen(plans: list[CandidatePlan], policy: FillingPolicy) -> tuple[list[CandidatePlan], list[float]]:
+    """Relax every candidate with the cheap backend; keep the best ``screen_keep`` at their cheap
+    geometry (the expensive relaxations start from there)."""
+    from nafill.workflows.backends.registry import get_backend
+
+    cheap = get_backend(policy.screen_calculator)
+    results = cheap.relax_many([p.atoms() for p in plans], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
+    energies = [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in results]
+    keep = sorted(np.argsort(np.asarray(energies), kind="stable")[: policy.screen_keep])
+    kept = []
+    for k in keep:
+        if not np.isfinite(energies[k]):
+            continue
+        p = plans[k]
+        kept.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
+    if not kept:
+        raise NafillRunError(f"the screening backend {policy.screen_calculator!r} failed on every candidate")
+    return kept, [float(e) for e in energies]
 
 
 # ----------------------------------------------------------------------------- complete
@@ -310,6 +351,8 @@ def complete_step(
         corrections=corrections,
         na_bader_valence=best.extra.get("na_bader_valence"),
         structure=best.structure,
+        n_screened=plan.n_screened,
+        n_saved_relaxations=max(plan.n_considered - len(results), 0) if plan.n_screened else 0,
     )
     path.steps.append(record.as_dict())
     path.state["beam"] = [
