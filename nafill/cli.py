@@ -200,10 +200,12 @@ def _parse_calc_options(options: tuple[str, ...]) -> dict:
               help="Backend option (JSON value), repeatable, e.g. --calc-option dispersion=\"d3-zero\".")
 @click.option("--max-na", type=int, default=None,
               help="Stop after this many Na [default: the pore's theoretical capacity].")
-@click.option("--candidates", "n_candidates", type=int, default=24, show_default=True,
+@click.option("--candidates", "n_candidates", type=int, default=64, show_default=True,
               help="Symmetry-distinct candidate sites considered per step.")
 @click.option("--prescreen", type=int, default=4, show_default=True,
-              help="Relax only the best K candidates by single-point energy (0: relax all).")
+              help="Relax fully only the best K candidates (0: relax all).")
+@click.option("--prescreen-steps", type=int, default=5, show_default=True,
+              help="Rank candidates after this many steps relaxing the new Na alone (0: single points).")
 @click.option("--beam", "beam_width", type=int, default=1, show_default=True,
               help="Keep the B lowest structures per step (1 = greedy lowest-enthalpy path).")
 @click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
@@ -230,7 +232,7 @@ def _parse_calc_options(options: tuple[str, ...]) -> dict:
 @click.option("--no-cache", is_flag=True, help="Recompute the reference energies.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
 def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, max_na,
-             n_candidates, prescreen, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
+             n_candidates, prescreen, prescreen_steps, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
              stop_patience, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
              quiet) -> None:
     """Fill a pore one Na at a time along the lowest-enthalpy path (the main job).
@@ -248,7 +250,7 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
         calculator=calculator, calc_options=_parse_calc_options(calc_option),
         policy_kwargs=dict(
             max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
-            beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
+            prescreen_steps=prescreen_steps, beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
             stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, seed=seed,
             workers=workers if workers == "auto" else int(workers) if workers.isdigit() else workers,
         ),
@@ -293,7 +295,7 @@ def _policy_options(f):
     w = click.option("--beam", "beam_width", type=int, default=1, show_default=True)(w)
     w = click.option("--prescreen", type=int, default=4, show_default=True,
                      help="Relax the best K by single point (0: all).")(w)
-    w = click.option("--candidates", "n_candidates", type=int, default=24, show_default=True)(w)
+    w = click.option("--candidates", "n_candidates", type=int, default=64, show_default=True)(w)
     w = click.option("--max-na", type=int, default=None, help="Na per fill [default: capacity].")(w)
     w = click.option("--calc-option", multiple=True, metavar="KEY=VALUE", help="Backend option.")(w)
     w = click.option("--calculator", default="emt", show_default=True, help="emt, mlip, vasp or module:factory.")(w)

@@ -58,6 +58,10 @@ class FillingPolicy:
             when more are proposed).
         prescreen: relax only the best ``prescreen`` candidates by single-point energy
             (None: relax every considered candidate, no pre-screen).
+        prescreen_steps: 0 = pre-screen by single points at the raw sites; N > 0 = the best
+            ``prescreen_pool`` of those then relax the new Na alone (the rest frozen) for up to N
+            steps before the final ranking, and the kept ones start from there.
+        prescreen_pool: candidates given the short relaxation (see ``prescreen_steps``).
         beam_width: keep this many lowest-energy structures per step (1 = greedy path).
         fmax_eV_A: force threshold of the relaxations, eV/A.
         max_relax_steps: ionic steps allowed per relaxation.
@@ -76,8 +80,10 @@ class FillingPolicy:
     """
 
     max_na: int | None = None
-    n_candidates: int = 24
+    n_candidates: int = 64
     prescreen: int | None = 4
+    prescreen_steps: int = 5
+    prescreen_pool: int = 64
     beam_width: int = 1
     fmax_eV_A: float = 0.05
     max_relax_steps: int = 300
@@ -100,6 +106,8 @@ class FillingPolicy:
         check_int("n_candidates", self.n_candidates, 1, 10000)
         if self.prescreen is not None:
             check_int("prescreen", self.prescreen, 1, 10000)
+        check_int("prescreen_steps", self.prescreen_steps, 0, 10000)
+        check_int("prescreen_pool", self.prescreen_pool, 1, 10000)
         check_int("beam_width", self.beam_width, 1, 100)
         check_range("fmax_eV_A", self.fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
         check_int("max_relax_steps", self.max_relax_steps, 1, 100000)
@@ -235,12 +243,25 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     elif policy.prescreen is not None and len(plans) > policy.prescreen:
         if backend is None:
             raise ValueError("pre-screening needs a backend")
+        # stage 1: single points at the raw sites
         energies = []
         for p in plans:
             r = backend.single_point(p.atoms())
-            p.prescreen_energy_eV = r.energy_eV if r.ok else None
             energies.append(np.inf if not r.ok else r.energy_eV)
-        prescreen = [float(e) for e in energies]
+        # stage 2: the best ``prescreen_pool`` relax the new Na alone (everything else frozen) for
+        # up to ``prescreen_steps`` steps, which ranks far better than the raw single points; the
+        # kept candidates then start from there
+        if policy.prescreen_steps > 0:
+            pool = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen_pool]
+            for k in sorted(pool):
+                a = plans[k].atoms()
+                r = backend.relax(a, policy.fmax_eV_A, policy.prescreen_steps, fixed=list(range(len(a) - 1)))
+                if r.ok:
+                    plans[k].structure = r.structure
+                    energies[k] = r.energy_eV - 1e6  # ranked ahead of every raw single point
+        for p, e in zip(plans, energies):
+            p.prescreen_energy_eV = None if not np.isfinite(e) else float(e if e > -5e5 else e + 1e6)
+        prescreen = [float(e if e > -5e5 else e + 1e6) for e in energies]
         keep = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen]
         plans = [plans[k] for k in sorted(keep)]
     return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,

@@ -6,6 +6,7 @@ one (each relaxation is deterministic and independent of the others).
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -20,11 +21,20 @@ if TYPE_CHECKING:
     from nafill.workflows.documents import RelaxResult
 
 _WORKER_BACKEND = None
+_POOLS: dict = {}
+"""Persistent worker pools, one per (backend, workers): forking a pool per step costs more than
+the relaxations of a surrogate step."""
 
 
 def _init_worker(backend: Backend) -> None:
     global _WORKER_BACKEND
     _WORKER_BACKEND = backend
+    try:  # one BLAS thread per worker: the workers already fill the cores
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl is optional
+        pass
 
 
 def _relax_one(args: tuple[Atoms, float, int]) -> RelaxResult:
@@ -50,9 +60,20 @@ def map_relax(
     workers = resolve_workers(workers)
     if workers == 1 or len(structures) <= 1:
         return [backend.relax(a, fmax_eV_A, max_steps) for a in structures]
-    ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(
-        max_workers=min(workers, len(structures)), mp_context=ctx,
-        initializer=_init_worker, initargs=(backend,),
-    ) as pool:
-        return list(pool.map(_relax_one, [(a, fmax_eV_A, max_steps) for a in structures]))
+    key = (id(backend), workers)
+    owner, pool = _POOLS.get(key, (None, None))
+    if owner is not backend:  # none yet, or an id reused by a new backend object
+        if pool is not None:
+            pool.shutdown(wait=False)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
+                                   initializer=_init_worker, initargs=(backend,))
+        _POOLS[key] = (backend, pool)
+    return list(pool.map(_relax_one, [(a, fmax_eV_A, max_steps) for a in structures]))
+
+
+@atexit.register
+def shutdown_pools() -> None:
+    """Stop every worker pool (at exit, or to release the processes early)."""
+    for _, pool in _POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _POOLS.clear()

@@ -254,3 +254,15 @@ def test_references_cached(tmp_path):
         assert r1["bcc_lattice_A"] == pytest.approx(4.2, abs=0.01)
     finally:
         os.environ["NAFILL_CACHE_DIR"] = old
+
+
+def test_full_pore_is_a_normal_stop(tmp_path):
+    from nafill.structures.pores import orifice
+
+    # with Na kept 4.9 A apart a 4x4 orifice holds only a few Na: the fill stops cleanly there
+    path = fill(orifice(0.45), get_backend("emt"), FillingPolicy(min_na_distance_A=4.9), out_dir=tmp_path / "o")
+    assert path.state["finished"]
+    assert path.state["stop_reason"].startswith("no candidate site left for Na number")
+    n = len(path.steps)
+    assert 1 <= n < path.reference["theoretical_capacity_na"]
+    assert load_path(tmp_path / "o").summary["stop_reason"] == path.state["stop_reason"]

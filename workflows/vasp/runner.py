@@ -83,27 +83,37 @@ def run_vasp(
     max_errors: int = 5,
     walltime_s: float | None = None,
     polling_time_s: float = 10.0,
+    job: str = "vasp",
 ) -> list[dict[str, Any]]:
     """Run VASP in ``directory`` under custodian; return the corrections applied.
+
+    ``job="neb"`` runs a VTST NEB folder (``00`` ... ``NN``) with custodian's ``VaspNEBJob``
+    (not exercised by the stand-in, which runs single calculations only).
 
     A restart (a ``CONTCAR`` from an earlier attempt in the folder) always starts from CONTCAR,
     never from the initial POSCAR. Raises :class:`VaspRunError` with custodian's reason when the
     run cannot be corrected (too many errors, a validator failing, a non-recoverable error).
     """
     from custodian import Custodian
-    from custodian.vasp.jobs import VaspJob
+    from custodian.vasp.jobs import VaspJob, VaspNEBJob
 
     directory = Path(directory)
+    if job not in ("vasp", "neb"):
+        raise NafillInputError(f"job = {job!r} must be 'vasp' or 'neb'")
     check_handler_names(handlers, validators)
     contcar = directory / "CONTCAR"
-    if contcar.is_file() and contcar.stat().st_size > 0:
+    if job == "vasp" and contcar.is_file() and contcar.stat().st_size > 0:
         shutil.copy(contcar, directory / "POSCAR")
         log.info("restarting %s from its CONTCAR", directory)
-    job = VaspJob(shlex.split(vasp_cmd), auto_npar=False, final=True, backup=True)
+    if job == "neb":
+        vjob = VaspNEBJob(shlex.split(vasp_cmd), auto_npar=False, final=True, backup=True)
+        validators = ()
+    else:
+        vjob = VaspJob(shlex.split(vasp_cmd), auto_npar=False, final=True, backup=True)
     vclasses = _validator_classes()
     c = Custodian(
         make_handlers(handlers, walltime_s),
-        [job],
+        [vjob],
         validators=[vclasses[v]() for v in validators],
         max_errors=max_errors,
         polling_time_step=polling_time_s,
