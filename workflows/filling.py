@@ -71,6 +71,13 @@ class FillingPolicy:
         stop_patience: see ``stop_rise_eV``.
         seed: seed of every random choice (site directions and subsets).
         workers: processes relaxing candidates in parallel (does not change the path).
+        refine_trials: add this many extra candidates per step: the best pre-screened structure
+            with every Na displaced at random (Gaussian, ``refine_sigma_A``), relaxed like the
+            others; it finds collective rearrangements that adding one Na does not (a cheap
+            basin-hopping move). Applied while the pore holds at most ``refine_max_na`` Na, where
+            small-cluster isomers compete (0 trials: off).
+        refine_sigma_A: width of the random displacements, A.
+        refine_max_na: last Na count that gets the refinement candidates.
         screen_calculator: multi-fidelity screening: relax every considered candidate with this
             cheap backend (e.g. "emt") first and send only the best ``screen_keep`` to the fill's
             backend, starting from the cheap geometry (replaces the single-point pre-screen).
@@ -91,6 +98,9 @@ class FillingPolicy:
     stop_patience: int = 3
     seed: int = 0
     workers: int = 1
+    refine_trials: int = 2
+    refine_sigma_A: float = 0.8
+    refine_max_na: int = 6
     screen_calculator: str | None = None
     screen_keep: int = 2
     site_height_A: float = 2.4
@@ -123,6 +133,9 @@ class FillingPolicy:
         check_range("min_na_distance_A", self.min_na_distance_A, 0.5, 5.0, "A")
         check_int("n_directions", self.n_directions, 1, 1000)
         check_int("screen_keep", self.screen_keep, 1, 10000)
+        check_int("refine_trials", self.refine_trials, 0, 1000)
+        check_int("refine_max_na", self.refine_max_na, 0, 100000)
+        check_range("refine_sigma_A", self.refine_sigma_A, 0.0, 3.0, "A", lo_inclusive=False)
         if self.screen_calculator is not None:
             from nafill.workflows.backends.registry import get_backend
 
@@ -182,6 +195,8 @@ class StepPlan:
     """Candidates considered (after the cap) before pre-screening or screening."""
     n_screened: int = 0
     """Cheap-backend relaxations of the multi-fidelity screening."""
+    n_after_screen: int = 0
+    """Candidates the screening passed on to the fill's backend."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -237,9 +252,11 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     n_considered = len(plans)
     prescreen: list[float] = []
     n_screened = 0
+    n_after_screen = 0
     if policy.screen_calculator is not None:
         plans, prescreen = _screen(plans, policy)
         n_screened = n_considered
+        n_after_screen = len(plans)
     elif policy.prescreen is not None and len(plans) > policy.prescreen:
         if backend is None:
             raise ValueError("pre-screening needs a backend")
@@ -264,8 +281,24 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         prescreen = [float(e if e > -5e5 else e + 1e6) for e in energies]
         keep = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen]
         plans = [plans[k] for k in sorted(keep)]
+    if policy.refine_trials and n_na <= policy.refine_max_na and n_na > 1:
+        plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
     return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,
-                    n_considered, n_screened)
+                    n_considered, n_screened, n_after_screen)
+
+
+def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> list[CandidatePlan]:
+    """``refine_trials`` copies of the best-ranked candidate with every Na displaced at random."""
+    ranked = [p for p in plans if p.prescreen_energy_eV is not None] or plans
+    best = min(ranked, key=lambda p: p.prescreen_energy_eV if p.prescreen_energy_eV is not None else 0.0)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(policy.refine_trials):
+        a = best.atoms()
+        na = guest_indices(a)
+        a.positions[na] += rng.normal(0.0, policy.refine_sigma_A, (len(na), 3))
+        out.append(CandidatePlan(best.parent_rank, best.site_A, "perturbed", atoms_to_dict(a)))
+    return out
 
 
 def _screen(plans: list[CandidatePlan], policy: FillingPolicy) -> tuple[list[CandidatePlan], list[float]]:
@@ -373,7 +406,7 @@ def complete_step(
         na_bader_valence=best.extra.get("na_bader_valence"),
         structure=best.structure,
         n_screened=plan.n_screened,
-        n_saved_relaxations=max(plan.n_considered - len(results), 0) if plan.n_screened else 0,
+        n_saved_relaxations=max(plan.n_considered - plan.n_after_screen, 0) if plan.n_screened else 0,
     )
     path.steps.append(record.as_dict())
     path.state["beam"] = [

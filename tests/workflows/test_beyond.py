@@ -109,8 +109,9 @@ def test_thermo_cli(tmp_path, capsys):
 
 def test_multifidelity_screening_records_savings():
     emt = get_backend("emt")
-    screened = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator="emt", screen_keep=2))
-    exhaustive = fill(cavity(1.19), emt, FillingPolicy(max_na=4, prescreen=None))
+    screened = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator="emt", screen_keep=2,
+                                                     refine_trials=0))
+    exhaustive = fill(cavity(1.19), emt, FillingPolicy(max_na=4, prescreen=None, refine_trials=0))
     # screening with the same backend cannot change the choice
     assert [s["energy_eV"] for s in screened.steps] == pytest.approx([s["energy_eV"] for s in exhaustive.steps],
                                                                        abs=1e-6)

@@ -77,8 +77,10 @@ def test_summary_and_counts(fill_119):
     sm = path.summary
     assert sm["n_steps"] == 12 and sm["finished"]
     assert sm["theoretical_capacity_na"] == 22
-    assert sm["n_relaxations"] <= 4 * 12
-    assert all(s["n_relaxed"] <= 4 for s in path.steps)
+    # 4 pre-screened candidates per step, plus 2 perturbed ones while the pore holds 2..6 Na
+    assert sm["n_relaxations"] <= 4 * 12 + 2 * 5
+    assert all(s["n_relaxed"] <= (6 if 2 <= s["n_na"] <= 6 else 4) for s in path.steps)
+    assert sum(s["site_kind"] == "perturbed" for s in path.steps) <= 5
     assert seconds < 120  # generous: the point is "well under a minute" on 2 cores
 
 
@@ -221,7 +223,7 @@ def test_failed_candidate_recorded_and_step_proceeds():
 
 def test_all_candidates_failing_stops_cleanly(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(NafillRunError, match="all 4 candidates of step 3 failed; the path is kept up to 2 Na"):
+    with pytest.raises(NafillRunError, match="all 6 candidates of step 3 failed; the path is kept up to 2 Na"):
         fill(cavity(1.05), FailingBackend(fail_at=3), FillingPolicy(max_na=5), out_dir=out)
     kept = load_path(out)
     assert len(kept.steps) == 2 and not kept.state["finished"]

@@ -69,7 +69,7 @@ def test_settings_and_modifications_reach_dynamic_fireworks(store):
 
 
 def test_fizzled_candidate_recorded_and_all_fizzled_stops(store):
-    # step 2 has 4 relaxations (one Firework each); the first fizzles
+    # step 2 has 6 relaxations (one Firework each: 4 pre-screened, 2 perturbed); the first fizzles
     wf_id = _submit(filling_workflow(cavity(1.05), "emt", policy=FillingPolicy(max_na=3), batch_size=1,
                                      fault_injection={"fizzle_relax": [[2, 0]]}))
     with open_launchpad() as lp:
@@ -90,7 +90,7 @@ def test_fizzled_candidate_recorded_and_all_fizzled_stops(store):
     assert len(path.steps) == 1 and not path.state["finished"]
     assert path.state["status"] == "failed"
     assert rows[wf2]["state"] == "FIZZLED"
-    assert "all 4 candidates of step 2 failed" in rows[wf2]["error"]
+    assert "all 6 candidates of step 2 failed" in rows[wf2]["error"]  # 4 pre-screened + 2 perturbed
 
 
 def _nafill(*args, env=None):
