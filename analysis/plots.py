@@ -11,6 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _save(fig, out_png) -> Path:
+    """Write ``fig`` as a 120-dpi PNG (creating the folder) and close it."""
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
 def plot_profile(
     n_na,
     h_eV,
@@ -43,11 +52,7 @@ def plot_profile(
     ax2.axhline(0.0, color="0.4", lw=0.8)
     ax2.set_ylabel("step voltage V (V vs Na/Na+)")
     ax2.set_xlabel("number of Na in the pore, x")
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_path(path, out_png) -> Path:
@@ -90,10 +95,7 @@ def plot_barrier_vs_size(table, fit, out_png, gamma_J_m2: float | None = None,
     ax.set_xlabel("cavity size d (nm)")
     ax.set_ylabel("nucleation barrier (eV)")
     ax.legend(fontsize=8)
-    out = Path(out_png)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_orifice_scan(scan, out_png) -> Path:
@@ -111,10 +113,7 @@ def plot_orifice_scan(scan, out_png) -> Path:
     ax2.set_xlabel("orifice spacing (nm)")
     ax2.set_ylabel("step voltage (V vs Na/Na+)")
     ax1.legend(fontsize=7)
-    out = Path(out_png)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_profiles(paths, labels, out_png, title: str = "") -> Path:
@@ -129,10 +128,7 @@ def plot_profiles(paths, labels, out_png, title: str = "") -> Path:
     ax.set_ylabel("formation enthalpy H (eV)")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    out = Path(out_png)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_free_energy(profile, out_png, temperature_K: float | None = None) -> Path:
@@ -154,10 +150,7 @@ def plot_free_energy(profile, out_png, temperature_K: float | None = None) -> Pa
         title += f" (imaginary modes at x = {sorted(profile.imaginary)})"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    out = Path(out_png)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)
 
 
 def plot_neb_barriers(table, results, out_png) -> Path:
@@ -171,7 +164,4 @@ def plot_neb_barriers(table, results, out_png) -> Path:
     ax2.set_xlabel("reaction coordinate (fraction of the hop)")
     ax2.set_ylabel("energy relative to the start (eV)")
     ax2.legend(fontsize=8)
-    out = Path(out_png)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out_png)

@@ -48,12 +48,11 @@ def test_na_part_equals_ase_emt(monkeypatch, seed):
     assert np.abs(ours.get_forces() - ref.get_forces()).max() < 1e-8
 
 
-def test_forces_are_minus_gradient():
-    a = _random_na(cavity(1.19), 6, seed=3)
+def _assert_fd_forces(a, indices, h=1e-5):
+    """Analytic forces equal central finite differences of the energy on ``indices``."""
     a.calc = NaCarbonEMT()
     f = a.get_forces()
-    h = 1e-5
-    for i in np.where(a.numbers == 11)[0][:4]:
+    for i in indices:
         for k in range(3):
             p = a.copy()
             p.calc = NaCarbonEMT()
@@ -62,6 +61,12 @@ def test_forces_are_minus_gradient():
             p.positions[i, k] -= 2 * h
             em = p.get_potential_energy()
             assert -(ep - em) / (2 * h) == pytest.approx(f[i, k], abs=1e-5)
+    return f
+
+
+def test_forces_are_minus_gradient():
+    a = _random_na(cavity(1.19), 6, seed=3)
+    _assert_fd_forces(a, np.where(a.numbers == 11)[0][:4])
 
 
 def test_bcc_sodium_targets():
@@ -158,18 +163,7 @@ def test_host_forces_are_minus_gradient():
     """Reaction and inter-wall forces on carbon (used for rigid-wall spacing relaxations)."""
     a = _random_na(cavity(0.82), 4, seed=5)
     a.set_constraint()
-    a.calc = NaCarbonEMT()
-    f = a.get_forces()
-    h = 1e-5
-    for i in (0, 40):  # one atom of each wall
-        for k in range(3):
-            p = a.copy()
-            p.calc = NaCarbonEMT()
-            p.positions[i, k] += h
-            ep = p.get_potential_energy()
-            p.positions[i, k] -= 2 * h
-            em = p.get_potential_energy()
-            assert -(ep - em) / (2 * h) == pytest.approx(f[i, k], abs=1e-5)
+    f = _assert_fd_forces(a, (0, 40))  # one atom of each wall
     # Newton's third law: no net force on the whole system
     assert np.abs(f.sum(axis=0)).max() < 1e-9
 
