@@ -265,9 +265,10 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         for p in plans:
             r = backend.single_point(p.atoms())
             energies.append(np.inf if not r.ok else r.energy_eV)
+        stage = [1] * len(plans)
         # stage 2: the best ``prescreen_pool`` relax the new Na alone (everything else frozen) for
-        # up to ``prescreen_steps`` steps, which ranks far better than the raw single points; the
-        # kept candidates then start from there
+        # up to ``prescreen_steps`` steps, which ranks far better than the raw single points; they
+        # rank ahead of every unrelaxed candidate and the kept ones start from there
         if policy.prescreen_steps > 0:
             pool = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen_pool]
             for k in sorted(pool):
@@ -275,12 +276,12 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
                 r = backend.relax(a, policy.fmax_eV_A, policy.prescreen_steps, fixed=list(range(len(a) - 1)))
                 if r.ok:
                     plans[k].structure = r.structure
-                    energies[k] = r.energy_eV - 1e6  # ranked ahead of every raw single point
+                    energies[k], stage[k] = r.energy_eV, 0
         for p, e in zip(plans, energies):
-            p.prescreen_energy_eV = None if not np.isfinite(e) else float(e if e > -5e5 else e + 1e6)
-        prescreen = [float(e if e > -5e5 else e + 1e6) for e in energies]
-        keep = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen]
-        plans = [plans[k] for k in sorted(keep)]
+            p.prescreen_energy_eV = float(e) if np.isfinite(e) else None
+        prescreen = [float(e) for e in energies]
+        order = sorted(range(len(plans)), key=lambda k: (stage[k], energies[k]))
+        plans = [plans[k] for k in sorted(order[: policy.prescreen])]
     if policy.refine_trials and n_na <= policy.refine_max_na and n_na > 1:
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
     return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,
