@@ -30,3 +30,17 @@ def table(rows: list[dict], cols: list[str]) -> str:
     for r in rows:
         lines.append("  ".join(f"{r[c]:>{widths[c]}}" for c in cols))
     return "\n".join(lines)
+
+
+def path_before_step(path, k: int, policy):
+    """A copy of ``path`` cut to its first ``k`` steps, its beam the structure kept at step k, and
+    ``policy`` in place: the default policy can then choose from the same parent."""
+    from nafill.workflows.documents import FillingPath
+
+    parent = FillingPath.from_dict(path.as_dict())
+    parent.steps = parent.steps[:k]
+    prev = path.steps[k - 1] if k else None
+    parent.state["beam"] = [{"energy_eV": prev["energy_eV"] if prev else path.reference["e_host_eV"],
+                             "parent_rank": 0, "structure": prev["structure"] if prev else path.host}]
+    parent.policy = policy.as_dict()
+    return parent

@@ -12,7 +12,7 @@ fraction of steps where the screened choice equals the exhaustive one (within 5 
 import argparse
 import time
 
-from _common import isolate
+from _common import isolate, path_before_step
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--max-na", type=int, default=4)
@@ -22,7 +22,6 @@ args = ap.parse_args()
 isolate()
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
-from nafill.workflows.documents import FillingPath  # noqa: E402
 from nafill.workflows.filling import FillingPolicy, fill, plan_step  # noqa: E402
 
 mlip = get_backend("mlip")
@@ -35,12 +34,7 @@ t_ex = time.perf_counter() - t0
 agree, saved, rows = 0, [], []
 t_scr = 0.0
 for k, step in enumerate(p_ex.steps):
-    parent = FillingPath.from_dict(p_ex.as_dict())
-    parent.steps = parent.steps[:k]
-    prev = p_ex.steps[k - 1] if k else None
-    parent.state["beam"] = [{"energy_eV": prev["energy_eV"] if prev else p_ex.reference["e_host_eV"],
-                             "parent_rank": 0, "structure": prev["structure"] if prev else p_ex.host}]
-    parent.policy = scr.as_dict()
+    parent = path_before_step(p_ex, k, scr)
     t0 = time.perf_counter()
     plan = plan_step(parent, mlip)
     res = mlip.relax_many([c.atoms() for c in plan.candidates], scr.fmax_eV_A, scr.max_relax_steps)

@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from _common import isolate
+from _common import isolate, path_before_step
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--spacing-nm", type=float, default=1.82)
@@ -23,7 +23,6 @@ args = ap.parse_args()
 isolate()
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
-from nafill.workflows.documents import FillingPath  # noqa: E402
 from nafill.workflows.filling import FillingPolicy, fill, plan_step  # noqa: E402
 
 backend = get_backend("emt")
@@ -34,15 +33,7 @@ p_ex = fill(host, backend, exhaustive)
 p_def = fill(host, backend, default)
 same = same10 = better = 0
 for k, step in enumerate(p_ex.steps):
-    # the default policy's choice from the exhaustive parent
-    parent = FillingPath.from_dict(p_ex.as_dict())
-    parent.steps = parent.steps[:k]
-    if k:
-        parent.state["beam"] = [{"energy_eV": p_ex.steps[k - 1]["energy_eV"], "parent_rank": 0,
-                                 "structure": p_ex.steps[k - 1]["structure"]}]
-    else:
-        parent.state["beam"] = [{"energy_eV": p_ex.reference["e_host_eV"], "parent_rank": 0, "structure": p_ex.host}]
-    parent.policy = default.as_dict()
+    parent = path_before_step(p_ex, k, default)  # the default policy's choice from the same parent
     plan = plan_step(parent, backend)
     res = backend.relax_many([c.atoms() for c in plan.candidates], default.fmax_eV_A, default.max_relax_steps)
     best = min(r.energy_eV for r in res if r.ok)

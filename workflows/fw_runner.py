@@ -139,10 +139,9 @@ def path_id_of(lp, wf_id: int) -> str:
 
 
 def path_document(lp, wf_id: int) -> FillingPath | None:
-    doc = lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)})
-    if doc is None:
-        return None
-    return FillingPath.from_dict({k: v for k, v in doc.items() if k not in ("_id", "path_id", "wf_name", "updated_at")})
+    from nafill.workflows.fw_tasks import path_from_results_doc
+
+    return path_from_results_doc(lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)}))
 
 
 def workflow_status(lp) -> list[dict[str, Any]]:

@@ -57,14 +57,21 @@ def backend_from_settings(settings: dict[str, Any], fw_spec: dict[str, Any] | No
     return get_backend(spec["name"], **resolve_env(spec.get("options", {}), fw_spec))
 
 
+RESULTS_DOC_EXTRA_KEYS = ("_id", "path_id", "wf_name", "updated_at")
+"""Keys a results-collection document has beyond the path.json schema."""
+
+
+def path_from_results_doc(doc: dict[str, Any] | None) -> FillingPath | None:
+    """The FillingPath stored in a ``nafill_paths`` document (None for no document)."""
+    if doc is None:
+        return None
+    return FillingPath.from_dict({k: v for k, v in doc.items() if k not in RESULTS_DOC_EXTRA_KEYS})
+
+
 def load_path_doc(path_id: str) -> FillingPath | None:
     from nafill.workflows.launchpad import results_collection
 
-    doc = results_collection().find_one({"path_id": path_id})
-    if doc is None:
-        return None
-    doc = {k: v for k, v in doc.items() if k not in ("_id", "path_id", "wf_name", "updated_at")}
-    return FillingPath.from_dict(doc)
+    return path_from_results_doc(results_collection().find_one({"path_id": path_id}))
 
 
 def save_path_doc(path_id: str, path: FillingPath, wf_name: str = "") -> None:

@@ -359,6 +359,14 @@ class NaCarbonEMT(Calculator):
         return float(e.sum()), forces, host_forces
 
 
+def rigid_walls(atoms: Atoms) -> RigidWallsZ:
+    """The RigidWallsZ constraint of a pore model: one group per wall label present."""
+    from nafill.structures.geometry import wall_labels
+
+    labels = wall_labels(atoms)
+    return RigidWallsZ([np.where(labels == w)[0] for w in (1, 2) if (labels == w).any()])
+
+
 class RigidWallsZ:
     """ASE constraint: every wall moves as one rigid sheet along z only.
 

@@ -42,16 +42,13 @@ class EmtBackend(AseCalculatorBackend):
         import numpy as np
         from ase.optimize import BFGS
 
-        from nafill.structures.geometry import wall_labels
         from nafill.workflows.backends.base import max_free_force
-        from nafill.workflows.backends.emt_surrogate import RigidWallsZ
+        from nafill.workflows.backends.emt_surrogate import rigid_walls
         from nafill.workflows.documents import RelaxResult
 
         t0 = time.perf_counter()
         work = atoms.copy()
-        labels = wall_labels(work)
-        groups = [np.where(labels == w)[0] for w in (1, 2) if (labels == w).any()]
-        work.set_constraint(RigidWallsZ(groups))
+        work.set_constraint(rigid_walls(work))
         work.calc = self.calculator
         opt = BFGS(work, logfile=None, maxstep=self.maxstep_A)
         converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps))

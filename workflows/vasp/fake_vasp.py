@@ -134,11 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     host = set(host_indices(atoms).tolist())
     free_host = bool(host - set(frozen))
     if free_host and backend.name == "emt":
-        from nafill.structures.geometry import wall_labels
-        from nafill.workflows.backends.emt_surrogate import RigidWallsZ
+        from nafill.workflows.backends.emt_surrogate import rigid_walls
 
-        labels = wall_labels(atoms)
-        atoms.set_constraint(RigidWallsZ([np.where(labels == w)[0] for w in (1, 2) if (labels == w).any()]))
+        atoms.set_constraint(rigid_walls(atoms))
     elif frozen:
         atoms.set_constraint(FixAtoms(indices=frozen))
     atoms.calc = calc

@@ -171,7 +171,7 @@ def write_outcar(path: str | Path, symbols: list[str], positions: np.ndarray, st
         out.append(f"--------------------------------------- Iteration {n:6d}(   1)  ---------------------------------------")
         out += ["", " POSITION                                       TOTAL-FORCE (eV/Angst)",
                 " -----------------------------------------------------------------------------------"]
-        for p, f in zip(positions if n == len(steps) else positions, st.forces):
+        for p, f in zip(positions, st.forces):
             out.append(f" {p[0]:12.5f} {p[1]:12.5f} {p[2]:12.5f}    {f[0]:13.6f} {f[1]:13.6f} {f[2]:13.6f}")
         nel = sum(ZVAL.get(s, 1.0) for s in symbols)
         out += [f" number of electron {nel:15.7f} magnetization       0.0000000",
