@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from nafill.analysis.profile import practical_capacity
 from nafill.constants import FARADAY_C_MOL, MOLAR_MASS_C_G_MOL, MOLAR_MASS_H_G_MOL, MOLAR_MASS_O_G_MOL
 from nafill.errors import NafillInputError, check_range
 
@@ -80,8 +81,6 @@ def capacity_report(path, mass_convention: str = "all-carbon", valence: float | 
     The valence is, in order: ``valence`` if given; the average Bader valence of the steps up to
     the practical capacity when the path has one (VASP); otherwise 1.0, flagged as assumed.
     """
-    from nafill.analysis.profile import practical_capacity
-
     steps = path.steps
     h = [s["formation_enthalpy_eV"] for s in steps]
     n = [s["n_na"] for s in steps]

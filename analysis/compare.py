@@ -1,6 +1,6 @@
 """Analyses across paths: summary table, barrier against cavity size, orifice scans, connected pores.
 
-Every function takes :class:`~nafill.workflows.documents.FillingPath` documents (from
+Every function takes :class:`~nafill.workflows.engine.documents.FillingPath` documents (from
 :func:`load_paths`: ``path.json`` files, run folders, or documents from the FireWorks results
 collection) and returns pandas DataFrames / plain dataclasses.
 """
@@ -16,13 +16,13 @@ import pandas as pd
 from nafill.analysis.capacity import capacity_report
 from nafill.analysis.nucleation import SquareFit, fit_barrier_vs_size
 from nafill.analysis.profile import nucleation_barrier
+from nafill.structures.geometry import wall_spacings_A
+from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.engine.store import load_path
 
 
 def load_paths(sources: Iterable) -> list:
     """Path documents from run folders, ``path.json`` files, dicts or FillingPath objects."""
-    from nafill.workflows.documents import FillingPath
-    from nafill.workflows.store import load_path
-
     out = []
     for s in sources:
         if isinstance(s, FillingPath):
@@ -45,8 +45,6 @@ def pore_sizes_nm(path) -> list[float]:
         return [float(x) for x in str(info["section_spacings_nm"]).split(",")]
     if "spacing_nm" in info:
         return [float(info["spacing_nm"])]
-    from nafill.structures.geometry import wall_spacings_A
-
     return [float(s) / 10 for s in wall_spacings_A(path.host_atoms())]
 
 

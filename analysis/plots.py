@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nafill.analysis.nucleation import confined_barrier_eV
+
 
 def _save(fig, out_png) -> Path:
     """Write ``fig`` as a 120-dpi PNG (creating the folder) and close it."""
@@ -56,7 +58,7 @@ def plot_profile(
 
 
 def plot_path(path, out_png) -> Path:
-    """Profile plot of a :class:`~nafill.workflows.documents.FillingPath`."""
+    """Profile plot of a :class:`~nafill.workflows.engine.documents.FillingPath`."""
     steps = path.steps
     host = path.host.get("info", {})
     title = f"{host.get('pore_kind', 'pore')} {host.get('spacing_nm', '')} nm, {path.backend.get('name')}"
@@ -79,8 +81,6 @@ def plot_barrier_vs_size(table, fit, out_png, gamma_J_m2: float | None = None,
                          theta_deg: float | None = None) -> Path:
     """Barrier (eV) against cavity size d (nm): simulated points, the d^2 fit, and optionally the
     classical confined barrier pi gamma (2 + cos theta) d^2 / 12 for comparison."""
-    from nafill.analysis.nucleation import confined_barrier_eV
-
     fig, ax = plt.subplots(figsize=(6.0, 4.2), constrained_layout=True)
     has = table["barrier_eV"].notna()
     ax.plot(table.loc[has, "size_nm"], table.loc[has, "barrier_eV"], "o", color="tab:blue",

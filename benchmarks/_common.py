@@ -35,7 +35,7 @@ def table(rows: list[dict], cols: list[str]) -> str:
 def path_before_step(path, k: int, policy):
     """A copy of ``path`` cut to its first ``k`` steps, its beam the structure kept at step k, and
     ``policy`` in place: the default policy can then choose from the same parent."""
-    from nafill.workflows.documents import FillingPath
+    from nafill.workflows.engine.documents import FillingPath
 
     parent = FillingPath.from_dict(path.as_dict())
     parent.steps = parent.steps[:k]

@@ -24,11 +24,12 @@ def main() -> None:
 
     from nafill.structures.pores import cavity
     from nafill.workflows.backends.registry import get_backend
-    from nafill.workflows.filling import FillingPolicy, fill
-    from nafill.workflows.fw_runner import path_document, run_launchpad
-    from nafill.workflows.fw_workflows import filling_workflow
-    from nafill.workflows.launchpad import open_launchpad
-    from nafill.workflows.references import references
+    from nafill.workflows.engine.loop import fill
+    from nafill.workflows.engine.policy import FillingPolicy
+    from nafill.workflows.fireworks.runner import path_document, run_launchpad
+    from nafill.workflows.fireworks.builders import filling_workflow
+    from nafill.workflows.fireworks.launchpad import open_launchpad
+    from nafill.workflows.engine.references import references
 
     host = cavity(args.spacing_nm)
     references(get_backend("emt"), host)  # warm the reference cache for both runs

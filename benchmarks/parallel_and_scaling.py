@@ -15,8 +15,9 @@ from _common import isolate, table
 isolate()
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
-from nafill.workflows.filling import FillingPolicy, fill  # noqa: E402
-from nafill.workflows.references import references  # noqa: E402
+from nafill.workflows.engine.loop import fill  # noqa: E402
+from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
+from nafill.workflows.engine.references import references  # noqa: E402
 
 b = get_backend("emt")
 for sc in ((4, 4), (6, 6)):

@@ -23,7 +23,8 @@ from nafill.structures.geometry import host_indices, min_distances  # noqa: E402
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.structures.sites import add_guest  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
-from nafill.workflows.filling import FillingPolicy, fill  # noqa: E402
+from nafill.workflows.engine.loop import fill  # noqa: E402
+from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
 
 backend = get_backend("emt")
 host = cavity(1.19)

@@ -23,7 +23,9 @@ args = ap.parse_args()
 isolate()
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
-from nafill.workflows.filling import FillingPolicy, fill, plan_step  # noqa: E402
+from nafill.workflows.engine.loop import fill  # noqa: E402
+from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
+from nafill.workflows.engine.steps import plan_step  # noqa: E402
 
 backend = get_backend("emt")
 host = cavity(args.spacing_nm)

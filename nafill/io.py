@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ from ase.constraints import FixAtoms
 
 from nafill.constants import WALL_ARRAY
 from nafill.errors import NafillInputError
+from nafill.structures.geometry import host_indices, wall_labels
 
 FORMATS = {
     ".vasp": "vasp",
@@ -65,6 +67,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def model_label(atoms: Atoms) -> str:
+    """One line naming the model (the POSCAR comment): formula, pore kind and spacing in nm."""
+    info = atoms.info
+    parts = [atoms.get_chemical_formula()]
+    if info.get("pore_kind"):
+        parts.append(str(info["pore_kind"]))
+    if info.get("spacing_nm") is not None:
+        parts.append(f"{float(info['spacing_nm']):.3f} nm")
+    elif info.get("section_spacings_nm"):
+        parts.append(f"sections {info['section_spacings_nm']} nm")
+    return " ".join(parts)
+
+
 def write_structure(atoms: Atoms, path: str | os.PathLike) -> Path:
     """Write ``atoms`` to ``path`` in the format implied by its name (see module doc)."""
     from ase.io import write
@@ -80,7 +95,10 @@ def write_structure(atoms: Atoms, path: str | os.PathLike) -> Path:
         # selective dynamics: the host (everything but Na) frozen, sorted by element
         host = [i for i, s in enumerate(out.get_chemical_symbols()) if s != "Na"]
         out.set_constraint(FixAtoms(indices=host) if host else None)
-        write(path, out, format="vasp", direct=True, sort=False)
+        buf = io.StringIO()
+        write(buf, out, format="vasp", direct=True, sort=False)
+        # ASE's first line lists only the elements: name the model there instead
+        atomic_write_text(path, model_label(atoms) + "\n" + buf.getvalue().split("\n", 1)[1])
     elif fmt == "cif":
         out.set_constraint()
         write(path, out, format="cif")
@@ -92,8 +110,6 @@ def write_structure(atoms: Atoms, path: str | os.PathLike) -> Path:
 def read_structure(path: str | os.PathLike, freeze_host: bool = True) -> Atoms:
     """Read a structure file, label its walls and (by default) freeze every non-Na atom."""
     from ase.io import read
-
-    from nafill.structures.geometry import host_indices, wall_labels
 
     p = Path(path)
     if not p.is_file():

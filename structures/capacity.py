@@ -24,6 +24,7 @@ from ase import Atoms
 
 from nafill.constants import NA_BCC_A_EXPT, NA_WALL_HEIGHT_A, NM_TO_A
 from nafill.errors import check_range
+from nafill.structures.geometry import wall_spacings_A
 
 WALL_EXCLUSION_A = NA_WALL_HEIGHT_A - NA_BCC_A_EXPT / (2.0 * math.sqrt(2.0))
 """Thickness delta (A) excluded next to each wall (0.9 A); see the module docstring."""
@@ -57,8 +58,6 @@ def pore_capacity(atoms: Atoms, lattice_A: float = NA_BCC_A_EXPT) -> int:
     Bilayers (cavity, orifice): the cell's lateral area and the measured wall spacing.
     Connected pores: the sum over sections (section width x cell length along y).
     """
-    from nafill.structures.geometry import wall_spacings_A  # local: avoid cycles
-
     spacings = wall_spacings_A(atoms)
     lateral = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
     bounds = atoms.info.get("section_bounds_A")

@@ -35,7 +35,7 @@ from nafill.errors import NafillInputError
 from nafill.io import atoms_to_dict
 from nafill.structures.connected import connected_pore
 from nafill.structures.pores import cavity, orifice
-from nafill.workflows.documents import FillingPath
+from nafill.workflows.engine.documents import FillingPath
 
 
 def synthetic_path(h, host=None, mu=-1.0, e_host=-100.0, valence=None):

@@ -2,7 +2,7 @@
 
 A backend relaxes a structure with some atoms frozen (by default every non-Na atom: the carbon
 walls and their H/O) to a force threshold, or computes a single point, and returns a
-:class:`~nafill.workflows.documents.RelaxResult`. The same document comes back from every backend.
+:class:`~nafill.workflows.engine.documents.RelaxResult`. The same document comes back from every backend.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from ase.constraints import FixAtoms
 from ase.filters import Filter
 from ase.optimize import BFGS
 
-from nafill.errors import check_int, check_range
+from nafill.errors import NafillInputError, check_int, check_range
 from nafill.structures.geometry import host_indices
-from nafill.workflows.bulk import BccResult, optimise_bcc
-from nafill.workflows.documents import RelaxResult
+from nafill.workflows.engine.bulk import BccResult, optimise_bcc
+from nafill.workflows.engine.documents import RelaxResult
+from nafill.workflows.engine.parallel import map_relax
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ class Backend(ABC):
         self, structures: Sequence[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1
     ) -> list[RelaxResult]:
         """Relax several structures; results in input order (same with any ``workers``)."""
-        from nafill.workflows.parallel import map_relax
-
         return map_relax(self, list(structures), fmax_eV_A, max_steps, workers)
 
 
@@ -137,8 +136,6 @@ class AseCalculatorBackend(Backend):
         free = np.ones(len(work), bool)
         free[fix] = False
         if self.freeze_host_required and len(set(host_indices(work)) - set(fix.tolist())):
-            from nafill.errors import NafillInputError
-
             raise NafillInputError(
                 f"backend {self.name!r} cannot relax host atoms (it has no bonding inside the "
                 "walls); keep the host frozen or use the mlip or VASP backend"

@@ -37,6 +37,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.units import Bohr
 
 from nafill.constants import WALL_ARRAY
+from nafill.structures.geometry import wall_labels
 
 BETA = 1.809  # (16 pi / 3)^(1/3) / sqrt(2), as rounded in ASE's EMT
 
@@ -361,8 +362,6 @@ class NaCarbonEMT(Calculator):
 
 def rigid_walls(atoms: Atoms) -> RigidWallsZ:
     """The RigidWallsZ constraint of a pore model: one group per wall label present."""
-    from nafill.structures.geometry import wall_labels
-
     labels = wall_labels(atoms)
     return RigidWallsZ([np.where(labels == w)[0] for w in (1, 2) if (labels == w).any()])
 

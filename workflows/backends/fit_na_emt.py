@@ -30,7 +30,7 @@ from nafill.constants import NA_COHESIVE_EV_EXPT
 from nafill.structures.pores import cavity
 from nafill.structures.sites import add_guest, hexagon_centres
 from nafill.workflows.backends.emt_surrogate import NA_EMT_PARAMETERS, NA_HOST_MORSE, NaCarbonEMT
-from nafill.workflows.bulk import optimise_bcc
+from nafill.workflows.engine.bulk import optimise_bcc
 
 TARGET_A = 4.20
 TARGET_ECOH = 1.10

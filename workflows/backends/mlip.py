@@ -6,19 +6,24 @@ working offline on a CPU. Optional DFT-D3 dispersion from ``torch-dftd`` (zero o
 matches the VASP setting (IVDW = 11 / 12); its cutoff defaults to 40 bohr, which changes energy
 differences by < 1 meV at a twentieth of the cost of the default 95 bohr.
 
-Install: ``pip install torch==2.13.0`` first (the CPU build), then ``pip install "nafill[mlip]"``.
+Install: see :data:`INSTALL_HINT` (the same words as the README and the error message).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+from ase.calculators.mixing import SumCalculator
+from ase.units import Bohr
 
 from nafill.errors import NafillInputError
 from nafill.workflows.backends.base import AseCalculatorBackend
 
 INSTALL_HINT = (
-    "the mlip backend needs the optional extra: pip install torch==2.13.0 (CPU build first), "
-    'then pip install "nafill[mlip]"'
+    "the mlip backend needs the optional extra: pip install torch==2.13.0 first (the CPU build; "
+    "add --index-url https://download.pytorch.org/whl/cpu where no local wheel is configured), "
+    'then pip install "nafill[mlip]" (or pip install -e ".[mlip]" from a checkout)'
 )
 DISPERSION = {None: None, "none": None, "d3-zero": "zero", "d3-bj": "bj"}
 
@@ -26,7 +31,7 @@ DISPERSION = {None: None, "none": None, "d3-zero": "zero", "d3-bj": "bj"}
 def mlip_available() -> bool:
     """True when ``sevenn`` (and torch) import."""
     try:
-        import sevenn.calculator  # noqa: F401
+        import sevenn.calculator  # noqa: F401  # lazy: optional extra (mlip)
     except Exception:  # noqa: BLE001 - any import failure means "not usable"
         return False
     return True
@@ -35,23 +40,18 @@ def mlip_available() -> bool:
 def make_sevennet_calculator(model: str = "7net-0", dispersion: str | None = None,
                              d3_cutoff_bohr: float = 40.0, device: str = "cpu"):
     """SevenNet calculator, optionally summed with torch-dftd's DFT-D3."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from sevenn.calculator import SevenNetCalculator
+        from sevenn.calculator import SevenNetCalculator  # lazy: optional extra (mlip)
 
         calc = SevenNetCalculator(model, device=device)
     damping = DISPERSION[dispersion]
     if damping is None:
         return calc
     try:
-        from torch_dftd.torch_dftd3_calculator import TorchDFTD3Calculator
+        from torch_dftd.torch_dftd3_calculator import TorchDFTD3Calculator  # lazy: optional extra (mlip)
     except ImportError as exc:
         raise NafillInputError(f"dispersion = {dispersion!r} needs torch-dftd: {INSTALL_HINT}") from exc
-    from ase.calculators.mixing import SumCalculator
-    from ase.units import Bohr
-
     d3 = TorchDFTD3Calculator(device=device, damping=damping, xc="pbe", cutoff=d3_cutoff_bohr * Bohr)
     return SumCalculator([calc, d3])
 

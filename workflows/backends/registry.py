@@ -10,7 +10,12 @@ import importlib
 from typing import Any
 
 from nafill.errors import NafillInputError
-from nafill.workflows.backends.base import AseCalculatorBackend, Backend
+from nafill.workflows.backends import emt_surrogate
+from nafill.workflows.backends.base import AseCalculatorBackend, Backend, max_free_force
+from nafill.workflows.backends.emt_surrogate import rigid_walls
+from nafill.workflows.backends.mlip import MlipBackend
+from nafill.workflows.backends.vasp.backend import VaspBackend
+from nafill.workflows.engine.documents import RelaxResult
 
 BUILTIN_BACKENDS = ("emt", "mlip", "vasp")
 
@@ -24,16 +29,14 @@ class EmtBackend(AseCalculatorBackend):
     freeze_host_required = True
 
     def __init__(self, maxstep_A: float = 0.2) -> None:
-        from nafill.workflows.backends import emt_surrogate as m
-
         settings = {
             "model": "nafill NaCarbonEMT",
-            "na_emt": list(m.NA_EMT_PARAMETERS),
-            "na_host_morse": {k: list(v) for k, v in sorted(m.NA_HOST_MORSE.items())},
-            "pair_switch_A": list(m.PAIR_SWITCH_A),
-            "wall_lj": list(m.WALL_LJ),
+            "na_emt": list(emt_surrogate.NA_EMT_PARAMETERS),
+            "na_host_morse": {k: list(v) for k, v in sorted(emt_surrogate.NA_HOST_MORSE.items())},
+            "pair_switch_A": list(emt_surrogate.PAIR_SWITCH_A),
+            "wall_lj": list(emt_surrogate.WALL_LJ),
         }
-        super().__init__(m.NaCarbonEMT, "emt", settings, maxstep_A)
+        super().__init__(emt_surrogate.NaCarbonEMT, "emt", settings, maxstep_A)
 
     def relax_walls_and_na(self, atoms, fmax_eV_A: float = 0.05, max_steps: int = 500):
         """Walls move as rigid sheets along z (the surrogate has no bonding inside a wall)."""
@@ -41,10 +44,6 @@ class EmtBackend(AseCalculatorBackend):
 
         import numpy as np
         from ase.optimize import BFGS
-
-        from nafill.workflows.backends.base import max_free_force
-        from nafill.workflows.backends.emt_surrogate import rigid_walls
-        from nafill.workflows.documents import RelaxResult
 
         t0 = time.perf_counter()
         work = atoms.copy()
@@ -89,20 +88,16 @@ def get_backend(name: str, **options: Any) -> Backend:
 
     * ``emt``: options ``maxstep_A``.
     * ``mlip``: options ``model`` (default ``7net-0``), ``dispersion`` (None, ``d3-zero``,
-      ``d3-bj``), ``d3_cutoff_bohr``; needs ``pip install "nafill[mlip]"``.
-    * ``vasp``: VASP through custodian (:mod:`nafill.workflows.vasp.backend` lists the options).
+      ``d3-bj``), ``d3_cutoff_bohr``; needs the mlip extra (:data:`nafill.workflows.backends.mlip.INSTALL_HINT`).
+    * ``vasp``: VASP through custodian (:mod:`nafill.workflows.backends.vasp.backend` lists the options).
     * ``module:factory``: every option is passed to the factory as a keyword argument.
     """
     key = str(name).strip()
     if key.lower() == "emt":
         return EmtBackend(**options)
     if key.lower() == "mlip":
-        from nafill.workflows.backends.mlip import MlipBackend
-
         return MlipBackend(**options)
     if key.lower() == "vasp":
-        from nafill.workflows.vasp.backend import VaspBackend
-
         return VaspBackend(**options)
     if ":" not in key:
         raise NafillInputError(

@@ -34,7 +34,8 @@ def mlip():
 @needs_mlip
 @pytest.mark.mlip
 def test_mlip_bcc_and_short_fill(mlip, tmp_path):
-    from nafill.workflows.filling import FillingPolicy, fill
+    from nafill.workflows.engine.loop import fill
+    from nafill.workflows.engine.policy import FillingPolicy
 
     bcc = mlip.bulk_na()
     assert bcc.lattice_A == pytest.approx(4.2, abs=0.1)

@@ -9,9 +9,10 @@ from nafill.structures.pores import cavity
 from nafill.structures.sites import add_guest, hexagon_centres
 from nafill.workflows.backends.mlip import mlip_available
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.filling import FillingPolicy, fill
-from nafill.workflows.neb import orifice_hop_neb
-from nafill.workflows.thermo import bcc_na_free_energy, free_energy_profile, frozen_host_free_energy
+from nafill.workflows.engine.loop import fill
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.studies.neb import orifice_hop_neb
+from nafill.workflows.studies.thermo import bcc_na_free_energy, free_energy_profile, frozen_host_free_energy
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -15,8 +15,12 @@ from ase import Atoms
 
 from nafill.errors import NafillInputError
 from nafill.io import atomic_write_text, atoms_to_dict
+from nafill.structures.capacity import pore_capacity
 from nafill.workflows.backends.base import Backend
-from nafill.workflows.documents import PATH_SCHEMA, FillingPath
+from nafill.workflows.engine.documents import PATH_SCHEMA, FillingPath
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.engine.references import host_hash
+from nafill.workflows.engine.summary import stop_reason, summarize
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +98,6 @@ class RunStore:
         if not self.path_json.exists():
             return None
         path = load_path(self.path_json)
-        from nafill.structures.capacity import pore_capacity
-        from nafill.workflows.filling import FillingPolicy, stop_reason, summarize
-        from nafill.workflows.references import host_hash
-
         policy.validate(pore_capacity(host))
         old = FillingPolicy.from_dict(path.policy)
         diffs = []

@@ -15,6 +15,7 @@ from ase import Atoms
 from ase.eos import EquationOfState
 from ase.units import GPa
 
+from nafill.errors import NafillRunError
 from nafill.structures.pores import bcc_sodium
 
 
@@ -69,8 +70,6 @@ def optimise_bcc(
         reason = "no minimum"
     a0 = float((2.0 * v0) ** (1.0 / 3.0))
     if not (np.isfinite(a0) and np.isfinite(B) and a_range_A[0] * 0.9 < a0 < a_range_A[1] * 1.1):
-        from nafill.errors import NafillRunError
-
         raise NafillRunError(
             f"bcc Na has no energy minimum for this backend between {a_range_A[0]} and {a_range_A[1]} A "
             f"(equation-of-state fit: {reason}); the backend cannot describe Na metal"

@@ -30,6 +30,8 @@ from ase import Atoms
 
 from nafill.errors import NafillInputError, check_range
 from nafill.structures.geometry import guest_indices
+from nafill.structures.pores import bcc_sodium
+from nafill.workflows.backends.vasp.inputs import write_inputs
 
 KJ_PER_MOL_TO_EV = 1.0 / 96.48533212
 
@@ -91,8 +93,6 @@ def bcc_na_free_energy(calc, lattice_A: float, temperatures: Sequence[float], su
                        imaginary_tol_THz: float = 0.05) -> VibrationalFreeEnergy:
     """f_Na(T): harmonic free energy per atom of bcc Na (eV/atom) with the calculator ``calc``."""
     from phonopy import Phonopy
-
-    from nafill.structures.pores import bcc_sodium
 
     temps = check_temperatures(temperatures)
     unit = bcc_sodium(lattice_A)
@@ -185,8 +185,6 @@ def write_displacement_inputs(atoms: Atoms, directory, displacement_A: float = 0
     from pathlib import Path
 
     from phonopy import Phonopy
-
-    from nafill.workflows.vasp.inputs import write_inputs
 
     na = guest_indices(atoms)
     ph = Phonopy(_phonopy_atoms(atoms[na]), supercell_matrix=np.eye(3, dtype=int), primitive_matrix=None,

@@ -3,8 +3,8 @@
 Embedded (default)
     FireWorks' mongomock support: the whole database lives in one JSON file,
     ``$NAFILL_HOME/launchpad_store.json`` (created with ``{}`` when missing). FireWorks decides
-    which Mongo client to use when it is first imported, so nafill sets
-    ``MONGOMOCK_SERVERSTORE_FILE`` (and patches the client if FireWorks was already imported).
+    which Mongo client to use when it is first imported; :mod:`nafill.workflows.fireworks.env`
+    handles that (the one place that imports FireWorks).
     The store is in memory while a process runs; nafill writes it back atomically after every
     launched Firework and on close, so a killed runner loses at most the Firework in flight.
     Because two processes would overwrite each other's store, nafill takes an exclusive lock
@@ -29,9 +29,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import bson.json_util
+
 from nafill.errors import NafillInputError
 from nafill.io import atomic_write_text
 from nafill.settings import nafill_home
+from nafill.workflows.fireworks.env import LaunchPad, use_embedded_store, use_mongodb
 
 log = logging.getLogger(__name__)
 
@@ -98,32 +101,12 @@ class StoreLock:
             self._fh = None
 
 
-def _use_mongomock(store: Path) -> None:
-    """Point FireWorks at the embedded store (before or after FireWorks was imported)."""
-    if not store.exists() or store.stat().st_size == 0:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(store, "{}")
-    os.environ["MONGOMOCK_SERVERSTORE_FILE"] = str(store)
-    import mongomock.gridfs
-    import mongomock_persistence
-    from fireworks import fw_config
-    from fireworks.core import launchpad as fw_launchpad
-
-    fw_config.MONGOMOCK_SERVERSTORE_FILE = str(store)
-    fw_config.MongoClient = mongomock_persistence.MongoClient
-    fw_launchpad.MongoClient = mongomock_persistence.MongoClient
-    if fw_config.GRIDFS_FALLBACK_COLLECTION:
-        mongomock.gridfs.enable_gridfs_integration()
-
-
 def flush(lp) -> None:
     """Write the embedded store back to its file atomically (no-op for a real MongoDB)."""
     store = getattr(getattr(lp, "connection", None), "_store", None)
     filename = getattr(store, "_filename", None)
     if store is None or not filename:
         return
-    import bson.json_util
-
     atomic_write_text(filename, bson.json_util.dumps(store.to_dict()))
 
 
@@ -136,15 +119,7 @@ def open_launchpad(launchpad_file=None) -> Iterator:
     """
     yaml_file = launchpad_file_from_env(launchpad_file)
     if yaml_file is not None:
-        os.environ.pop("MONGOMOCK_SERVERSTORE_FILE", None)
-        import pymongo
-        from fireworks import fw_config
-        from fireworks.core import launchpad as fw_launchpad
-
-        fw_config.MONGOMOCK_SERVERSTORE_FILE = None
-        fw_launchpad.MongoClient = pymongo.MongoClient
-        from fireworks import LaunchPad
-
+        use_mongodb()
         try:
             lp = LaunchPad.from_file(str(yaml_file))
         except Exception as exc:  # noqa: BLE001 - never echo the file (it may hold a password)
@@ -160,9 +135,7 @@ def open_launchpad(launchpad_file=None) -> Iterator:
     lock.acquire()
     lp = None
     try:
-        _use_mongomock(store)
-        from fireworks import LaunchPad
-
+        use_embedded_store(store)
         lp = LaunchPad(strm_lvl="ERROR")
         if lp.fw_id_assigner.find_one({}) is None:  # a new store: initialise it once
             lp.reset("", require_password=False)
@@ -188,8 +161,6 @@ def current_launchpad():
     """The LaunchPad of this process: the one ``open_launchpad`` opened, else FireWorks' auto-load."""
     lp = _CURRENT.get("lp")
     if lp is None:
-        from fireworks import LaunchPad
-
         lp = LaunchPad.auto_load()
         _CURRENT["lp"] = lp
     return lp

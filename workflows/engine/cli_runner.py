@@ -1,29 +1,35 @@
-"""The local runner behind ``nafill fill``: validate everything, fill, print, plot.
+"""What ``nafill fill`` does around the engine: validate everything, fill (in process, or on the
+LaunchPad through :func:`nafill.workflows.fireworks.runner.fill_on_launchpad`), show progress,
+print the table and headline numbers, write the plot.
 
 All input is checked (host, backend, policy, output folder) before any energy is computed.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+from tqdm import tqdm
 
+from nafill.analysis.plots import plot_path
+from nafill.constants import ORIFICE_RANGE_NM
 from nafill.errors import NafillInputError
-from nafill.workflows.documents import FillingPath, StepRecord
-
-log = logging.getLogger(__name__)
+from nafill.io import read_structure
+from nafill.structures.capacity import pore_capacity
+from nafill.structures.pores import cavity, orifice, resolve_spacing_nm
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.engine.loop import fill
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.engine.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG, RunStore
+from nafill.workflows.fireworks.runner import fill_on_launchpad
 
 
 def build_host(spacing_nm=None, host_file=None, supercell=(4, 4), stacking="AB"):
     """The empty host: a cavity/orifice of ``spacing_nm`` or the structure in ``host_file``."""
-    from nafill.constants import ORIFICE_RANGE_NM
-    from nafill.io import read_structure
-    from nafill.structures.pores import resolve_spacing_nm, cavity, orifice
-
     if host_file is not None:
         return read_structure(host_file)
     s = resolve_spacing_nm(spacing_nm)
@@ -82,14 +88,6 @@ def run_fill_cli(
     ``launchpad_file``) and runs it here, so laptop and cluster runs share one code path;
     ``engine="local"`` runs the in-process loop.
     """
-    from tqdm import tqdm
-
-    from nafill.analysis.plots import plot_path
-    from nafill.structures.capacity import pore_capacity
-    from nafill.workflows.backends.registry import get_backend
-    from nafill.workflows.filling import FillingPolicy, fill
-    from nafill.workflows.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG, RunStore
-
     if engine not in ("fireworks", "local"):
         raise NafillInputError(f"engine = {engine!r} must be 'fireworks' or 'local'")
     host = build_host(spacing_nm, host_file, supercell, stacking)
@@ -117,7 +115,7 @@ def run_fill_cli(
             path = fill(host, backend, policy, out_dir=out_dir, use_cache=use_cache,
                         on_step=lambda r, p: on_step(r.n_na, r.formation_enthalpy_eV, r.step_voltage_V))
         else:
-            path = _fill_via_fireworks(host, calculator, calc_options, policy, out_dir, overwrite,
+            path = fill_on_launchpad(host, calculator, calc_options, policy, out_dir, overwrite,
                                        launchpad_file, on_step)
     finally:
         bar.close()
@@ -128,50 +126,3 @@ def run_fill_cli(
     click.echo(format_headline(path))
     click.echo(f"wrote {out_dir / PATH_JSON}, {out_dir / PATH_EXTXYZ}, {png}")
     return path
-
-
-def _fill_via_fireworks(host, calculator, calc_options, policy, out_dir: Path, overwrite: bool,
-                        launchpad_file, on_step) -> FillingPath:
-    """Submit (or find again) this fill on the LaunchPad, run it here, export the run folder."""
-    from nafill.errors import NafillRunError
-    from nafill.workflows.fw_runner import find_workflow, path_document, run_launchpad
-    from nafill.workflows.fw_workflows import fill_key, filling_workflow
-    from nafill.workflows.launchpad import open_launchpad
-    from nafill.workflows.store import RunStore
-
-    key = fill_key(host, {"name": calculator, "options": calc_options}, policy, tag=str(out_dir.resolve()))
-    with open_launchpad(launchpad_file) as lp:
-        wf_doc = find_workflow(lp, key)
-        if wf_doc is not None and overwrite:
-            lp.delete_wf(min(wf_doc["nodes"]), delete_launch_dirs=False)
-            wf_doc = None
-        if wf_doc is None:
-            wf = filling_workflow(host, calculator, calc_options, policy, key=key)
-            wf_id = min(lp.add_wf(wf).values())
-        else:
-            wf_id = min(wf_doc["nodes"])
-            log.info("resuming workflow %s (%s)", wf_id, wf_doc["state"])
-        store = RunStore(out_dir)
-        last = {"n": -1}
-
-        def on_launch(_fw_id: int) -> None:
-            path = path_document(lp, wf_id)
-            if path is not None and len(path.steps) != last["n"]:
-                last["n"] = len(path.steps)
-                store.save(path)
-                if path.steps:
-                    s = path.steps[-1]
-                    on_step(s["n_na"], s["formation_enthalpy_eV"], s["step_voltage_V"])
-
-        on_launch(0)
-        # launch folders (and e.g. VASP run folders inside them) are kept with the run
-        run_launchpad(lp, wf_id, launch_dir=out_dir / "launches", on_launch=on_launch)
-        path = path_document(lp, wf_id)
-        state = lp.workflows.find_one({"nodes": wf_id})["state"]
-        if path is None or not path.state.get("finished"):
-            error = (path.state.get("error") if path else None) or f"workflow {wf_id} is {state}"
-            if path is not None:
-                store.save(path)
-            raise NafillRunError(f"the fill did not finish: {error}")
-        store.save(path)
-        return path

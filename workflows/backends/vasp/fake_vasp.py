@@ -32,6 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
+from nafill.structures.geometry import host_indices
+from nafill.workflows.backends.emt_surrogate import rigid_walls
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.backends.vasp.bader import synthetic_density
+from nafill.workflows.backends.vasp.vasprun_writer import (
+    IonicStep,
+    ZVAL,
+    write_oszicar,
+    write_outcar,
+    write_vasprun,
+)
+
 FAULTS = ("zbrent", "subspacematrix", "edddav", "unconverged-electronic", "unconverged-ionic", "crash")
 FAULT_MESSAGES = {
     "zbrent": " ZBRENT: fatal error in bracketing\n     please rerun with smaller EDIFF, or copy CONTCAR\n"
@@ -88,16 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     from pymatgen.io.ase import AseAtomsAdaptor
     from pymatgen.io.vasp.inputs import Incar, Kpoints, Poscar
 
-    from nafill.structures.geometry import host_indices
-    from nafill.workflows.backends.registry import get_backend
-    from nafill.workflows.vasp.vasprun_writer import (
-        ZVAL,
-        IonicStep,
-        write_oszicar,
-        write_outcar,
-        write_vasprun,
-    )
-
     cwd = Path.cwd()
     print(" running on    1 total cores (nafill-fake-vasp)")
     for name in ("INCAR", "POSCAR", "KPOINTS"):
@@ -134,8 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     host = set(host_indices(atoms).tolist())
     free_host = bool(host - set(frozen))
     if free_host and backend.name == "emt":
-        from nafill.workflows.backends.emt_surrogate import rigid_walls
-
         atoms.set_constraint(rigid_walls(atoms))
     elif frozen:
         atoms.set_constraint(FixAtoms(indices=frozen))
@@ -197,8 +197,6 @@ def main(argv: list[str] | None = None) -> int:
 def _write_charge_files(cwd: Path, structure, symbols: list[str], aeccar: bool, zval: dict) -> None:
     """CHGCAR (valence), AECCAR0 (core) and AECCAR2 (valence) with a known Na Bader valence."""
     from pymatgen.io.vasp.outputs import Chgcar
-
-    from nafill.workflows.vasp.bader import synthetic_density
 
     valence_na = float(os.environ.get("NAFILL_FAKE_VASP_NA_VALENCE", "0.85"))
     cell = structure.lattice.matrix

@@ -28,8 +28,10 @@ from ase.constraints import FixAtoms
 from nafill.errors import NafillInputError
 from nafill.structures.geometry import guest_indices, host_indices
 from nafill.workflows.backends.base import Backend
-from nafill.workflows.documents import RelaxResult
-from nafill.workflows.vasp.runner import DEFAULT_HANDLERS, DEFAULT_VALIDATORS, VaspRunError, check_handler_names, run_vasp
+from nafill.workflows.backends.vasp.bader import na_valence_from_directory
+from nafill.workflows.backends.vasp.inputs import restore_order, write_inputs
+from nafill.workflows.backends.vasp.runner import DEFAULT_HANDLERS, DEFAULT_VALIDATORS, VaspRunError, check_handler_names, run_vasp
+from nafill.workflows.engine.documents import RelaxResult
 
 
 class VaspParseError(RuntimeError):
@@ -42,8 +44,6 @@ def parse_run(directory: str | os.PathLike, atoms: Atoms, fixed: Sequence[int]) 
     import warnings
 
     from pymatgen.io.vasp.outputs import Outcar, Vasprun
-
-    from nafill.workflows.vasp.inputs import restore_order
 
     directory = Path(directory)
     try:
@@ -127,8 +127,6 @@ class VaspBackend(Backend):
 
     def _calculate(self, atoms: Atoms, fixed: Sequence[int], label: str, nsw: int, fmax: float | None,
                    charges: bool) -> RelaxResult:
-        from nafill.workflows.vasp.inputs import write_inputs
-
         t0 = time.perf_counter()
         work = atoms.copy()
         work.set_constraint(FixAtoms(indices=list(fixed)) if len(fixed) else None)
@@ -144,8 +142,6 @@ class VaspBackend(Backend):
             return res
         extra: dict[str, Any] = {"directory": str(d), "run_stats": parsed["run_stats"]}
         if charges and len(guest_indices(work)):
-            from nafill.workflows.vasp.bader import na_valence_from_directory
-
             extra["na_bader_valence"] = na_valence_from_directory(d)
         return RelaxResult.from_atoms(parsed["atoms"], parsed["energy_eV"], parsed["max_force_eV_A"],
                                       parsed["n_ionic_steps"], parsed["converged"], self.name, self.settings(),

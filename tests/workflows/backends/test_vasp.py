@@ -11,9 +11,9 @@ from nafill.errors import NafillInputError
 from nafill.structures.pores import cavity
 from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.vasp.backend import VaspParseError, parse_run
-from nafill.workflows.vasp.bader import bader_charges_numpy, synthetic_density
-from nafill.workflows.vasp.inputs import write_inputs
+from nafill.workflows.backends.vasp.backend import VaspParseError, parse_run
+from nafill.workflows.backends.vasp.bader import bader_charges_numpy, synthetic_density
+from nafill.workflows.backends.vasp.inputs import write_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -59,7 +59,7 @@ def test_inputs_match_the_protocol_tag_by_tag(tmp_path):
 
 def test_kpoints_scale_with_the_cell(tmp_path):
     from nafill.structures.pores import bcc_sodium
-    from nafill.workflows.vasp.inputs import kpoint_mesh
+    from nafill.workflows.backends.vasp.inputs import kpoint_mesh
 
     assert kpoint_mesh(cavity(1.0, (6, 6))) == (2, 2, 1)
     assert kpoint_mesh(cavity(1.0, (2, 2))) == (6, 6, 1)
@@ -146,12 +146,14 @@ def test_clear_errors(tmp_path, monkeypatch):
 
 def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
     """Plan/relax/select on VASP (one Firework per candidate) gives the surrogate's own path."""
-    from fireworks import FWorker
+    from nafill.workflows.fireworks.env import FWorker
 
-    from nafill.workflows.filling import FillingPolicy, fill
-    from nafill.workflows.fw_runner import path_document, run_launchpad
-    from nafill.workflows.fw_workflows import filling_workflow
-    from nafill.workflows.launchpad import open_launchpad
+    from nafill.workflows.engine.loop import fill
+
+    from nafill.workflows.engine.policy import FillingPolicy
+    from nafill.workflows.fireworks.runner import path_document, run_launchpad
+    from nafill.workflows.fireworks.builders import filling_workflow
+    from nafill.workflows.fireworks.launchpad import open_launchpad
 
     monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(tmp_path / "store.json"))
     policy = dict(max_na=3, n_candidates=3, prescreen=None)
@@ -174,7 +176,8 @@ def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
 
 
 def test_corrections_recorded_in_the_step_document(tmp_path, monkeypatch):
-    from nafill.workflows.filling import FillingPolicy, fill
+    from nafill.workflows.engine.loop import fill
+    from nafill.workflows.engine.policy import FillingPolicy
 
     monkeypatch.setenv("NAFILL_FAKE_VASP_FAULTS", "zbrent")
     backend = fake_backend(tmp_path)

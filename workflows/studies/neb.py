@@ -7,7 +7,7 @@ hexagon to the next one (2.46 A away, across a C-C bridge); both end points are 
 
 The VASP route writes the same images as VTST NEB inputs (``00`` ... ``NN`` folders, IMAGES,
 SPRING, LCLIMB) with :func:`write_neb_inputs`; they run through the same custodian runner
-(:func:`nafill.workflows.vasp.runner.run_vasp` with ``job="neb"``).
+(:func:`nafill.workflows.backends.vasp.runner.run_vasp` with ``job="neb"``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ase import Atoms
 from nafill.errors import check_int, check_range
 from nafill.structures.pores import orifice
 from nafill.structures.sites import add_guest, hexagon_centres
+from nafill.workflows.backends.vasp.inputs import write_inputs
 
 
 @dataclass
@@ -121,8 +122,6 @@ def barrier_table(spacings_nm: Sequence[float], backend, **kw):
 def write_neb_inputs(images: Sequence[Atoms], directory, fmax_eV_A: float = 0.05, potcar_spec: bool = False) -> Path:
     """VASP (VTST) climbing-image NEB inputs: INCAR/KPOINTS/POTCAR at the top, POSCARs in 00..NN."""
     from pymatgen.io.vasp.inputs import Incar
-
-    from nafill.workflows.vasp.inputs import write_inputs
 
     directory = Path(directory)
     n = len(images) - 2

@@ -18,7 +18,7 @@ from nafill.errors import check_int
 
 if TYPE_CHECKING:
     from nafill.workflows.backends.base import Backend
-    from nafill.workflows.documents import RelaxResult
+    from nafill.workflows.engine.documents import RelaxResult
 
 _WORKER_BACKEND = None
 _POOLS: dict = {}

@@ -1,8 +1,8 @@
-"""FireWorks workflow builders: filling, spacing, orifice scan, connected-pore study.
+"""FireWorks workflow builders: filling, orifice scan, connected-pore study (spacing: ``spacing.py``).
 
 Builders return ``fireworks.Workflow`` objects; nothing runs until a LaunchPad launches them
 (``nafill run``, or ``rlaunch``/``qlaunch`` on a cluster). All settings travel in every
-Firework's spec (see :mod:`nafill.workflows.fw_tasks`).
+Firework's spec (see :mod:`nafill.workflows.fireworks.tasks`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ase import Atoms
-from fireworks import Workflow
 
 from nafill.errors import NafillInputError, check_int
 from nafill.io import atoms_to_dict
 from nafill.structures.capacity import pore_capacity
-from nafill.workflows.filling import FillingPolicy
-from nafill.workflows.fw_tasks import RelaxSpacingTask, StartFillTask, make_firework
+from nafill.structures.connected import connected_pore
+from nafill.structures.pores import cavity, orifice
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.fireworks.env import Workflow
+from nafill.workflows.fireworks.tasks import StartFillTask, make_firework
 
 DEFAULT_BATCH = {"emt": None, "mlip": None, "vasp": 1}
 """Candidates per relax Firework by backend: None = all in one (surrogates), 1 = one each (VASP)."""
@@ -59,8 +62,6 @@ def filling_workflow(
         fault_injection: testing/dry-run aid: ``{"fizzle_relax": [[n_na, index], ...]}``.
         key: identity stored in the metadata (``nafill fill`` uses it to resume its own run).
     """
-    from nafill.workflows.backends.registry import get_backend
-
     policy = policy or FillingPolicy()
     policy.validate(pore_capacity(host))
     be = get_backend(backend, **(backend_options or {}))  # refuses unknown names/missing extras now
@@ -91,8 +92,6 @@ def orifice_scan_workflows(
     **kw: Any,
 ) -> list[Workflow]:
     """One filling workflow per orifice spacing (nm), tagged as one study."""
-    from nafill.structures.pores import orifice
-
     if not spacings_nm:
         raise NafillInputError("spacings_nm must list at least one orifice spacing")
     study = uuid.uuid4().hex[:8]
@@ -113,9 +112,6 @@ def connected_study_workflows(
 
     With ``policy.max_na`` unset each fill runs to its own theoretical capacity.
     """
-    from nafill.structures.connected import connected_pore
-    from nafill.structures.pores import cavity
-
     spacings = list(spacings_nm)
     conn = connected_pore(spacings)  # validates the spacings
     study = uuid.uuid4().hex[:8]
@@ -130,41 +126,3 @@ def connected_study_workflows(
         wf.metadata.update(nafill_study=study, nafill_study_kind="connected")
         out.append(wf)
     return out
-
-
-def spacing_workflow(
-    layers: Sequence[int] = (2, 3, 4, 5, 6, 7),
-    backend: str = "emt",
-    backend_options: dict[str, Any] | None = None,
-    policy: FillingPolicy | None = None,
-    supercell: tuple[int, int] = (4, 4),
-    fmax_eV_A: float = 0.02,
-    modifications: dict[str, Any] | None = None,
-    custodian: dict[str, Any] | None = None,
-    batch_size: int | None | str = "default",
-) -> Workflow:
-    """Relax k = ``layers`` Na-layer models (walls and Na), then fill each resulting cavity.
-
-    One Firework per layer count; each adds, once relaxed, a filling workflow for the cavity of
-    its relaxed spacing. The spacings go to the ``nafill_spacings`` collection.
-    """
-    from nafill.workflows.backends.registry import get_backend
-
-    if not layers:
-        raise NafillInputError("layers must list at least one Na layer count (1..7)")
-    for k in layers:
-        check_int("layers", k, 1, 7)
-    get_backend(backend, **(backend_options or {}))
-    policy = policy or FillingPolicy()
-    policy.validate()
-    if batch_size == "default":
-        batch_size = DEFAULT_BATCH.get(backend, None)
-    study = uuid.uuid4().hex[:8]
-    settings = {"name": f"spacing study {study}", "path_id": None,
-                "backend": {"name": backend, "options": dict(backend_options or {})},
-                "policy": policy.as_dict(), "batch_size": batch_size, "custodian": dict(custodian or {}),
-                "modifications": dict(modifications or {}), "fault_injection": {}}
-    fws = [make_firework(RelaxSpacingTask(layers=int(k), study=study, fmax_eV_A=fmax_eV_A, supercell=list(supercell)),
-                         settings, f"spacing study {study}: relax {k} layers") for k in layers]
-    return Workflow(fws, name=f"spacing study {study}",
-                    metadata={"nafill_kind": "spacing", "nafill_study": study, "nafill_study_kind": "spacing"})

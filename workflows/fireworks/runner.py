@@ -4,6 +4,8 @@
   recovering runs lost to a killed runner first; the embedded store is flushed after every
   Firework.
 * :func:`workflow_status`: workflows with their state and the number of steps done.
+* :func:`fill_on_launchpad`: what ``nafill fill`` runs by default: submit (or find) one fill,
+  run it here, keep its run folder up to date.
 * :func:`export_run`: write a run folder (path.json, path.extxyz, profile.png) from the results
   collection.
 """
@@ -12,15 +14,21 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nafill.errors import NafillInputError
-from nafill.workflows.documents import FillingPath
-from nafill.workflows.launchpad import RESULTS_COLLECTION, flush
+from nafill.analysis.plots import plot_path
+from nafill.errors import NafillInputError, NafillRunError
+from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.engine.store import PROFILE_PNG, RunStore
+from nafill.workflows.fireworks.builders import fill_key, filling_workflow
+from nafill.workflows.fireworks.env import FWorker, launch_rocket, rocket
+from nafill.workflows.fireworks.launchpad import RESULTS_COLLECTION, SPACINGS_COLLECTION, flush, open_launchpad
+from nafill.workflows.fireworks.tasks import path_from_results_doc
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +73,6 @@ def run_launchpad(
     """
     if flush_interval_s is None:
         flush_interval_s = float(os.environ.get("NAFILL_FLUSH_INTERVAL_S", "3"))
-    from fireworks import FWorker
-    from fireworks.core import rocket
-    from fireworks.core.rocket_launcher import launch_rocket
-
     rocket.ROCKET_STREAM_LOGLEVEL = "ERROR"  # the rocket's INFO lines would drown the progress bar
     for h in logging.getLogger("rocket.launcher").handlers:
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
@@ -116,8 +120,6 @@ def run_launchpad(
         flush(lp)
         rocket.start_ping_launch = original_ping
         if own_tmp:
-            import shutil
-
             shutil.rmtree(root, ignore_errors=True)
     return n
 
@@ -139,8 +141,6 @@ def path_id_of(lp, wf_id: int) -> str:
 
 
 def path_document(lp, wf_id: int) -> FillingPath | None:
-    from nafill.workflows.fw_tasks import path_from_results_doc
-
     return path_from_results_doc(lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)}))
 
 
@@ -150,8 +150,6 @@ def workflow_status(lp) -> list[dict[str, Any]]:
     coll = lp.db[RESULTS_COLLECTION]
     for wf in lp.workflows.find({"metadata.nafill_kind": {"$exists": True}}).sort("created_on", 1):
         if wf["metadata"].get("nafill_kind") == "spacing":
-            from nafill.workflows.launchpad import SPACINGS_COLLECTION
-
             done = list(lp.db[SPACINGS_COLLECTION].find({"study": wf["metadata"]["nafill_study"]}))
             rows.append({"wf_id": min(wf["nodes"]), "name": wf["name"], "state": wf["state"],
                          "steps_done": len(done), "max_na": len(wf["nodes"]), "last_H_eV": None,
@@ -175,9 +173,6 @@ def workflow_status(lp) -> list[dict[str, Any]]:
 
 def export_run(lp, wf_id: int, out_dir) -> Path:
     """Write path.json, path.extxyz and profile.png for workflow ``wf_id`` into ``out_dir``."""
-    from nafill.analysis.plots import plot_path
-    from nafill.workflows.store import PROFILE_PNG, RunStore
-
     path = path_document(lp, wf_id)
     if path is None:
         raise NafillInputError(f"workflow {wf_id} has no path document yet (has it started?)")
@@ -186,3 +181,47 @@ def export_run(lp, wf_id: int, out_dir) -> Path:
     if path.steps:
         plot_path(path, Path(out_dir) / PROFILE_PNG)
     return Path(out_dir)
+
+
+def fill_on_launchpad(host, calculator, calc_options, policy, out_dir: Path, overwrite: bool,
+                        launchpad_file, on_step) -> FillingPath:
+    """Submit (or find again) this fill on the LaunchPad, run it here, export the run folder.
+
+    ``on_step(n_na, H_eV, V_V)`` is called whenever a step completes (``nafill fill``'s progress).
+    """
+    key = fill_key(host, {"name": calculator, "options": calc_options}, policy, tag=str(out_dir.resolve()))
+    with open_launchpad(launchpad_file) as lp:
+        wf_doc = find_workflow(lp, key)
+        if wf_doc is not None and overwrite:
+            lp.delete_wf(min(wf_doc["nodes"]), delete_launch_dirs=False)
+            wf_doc = None
+        if wf_doc is None:
+            wf = filling_workflow(host, calculator, calc_options, policy, key=key)
+            wf_id = min(lp.add_wf(wf).values())
+        else:
+            wf_id = min(wf_doc["nodes"])
+            log.info("resuming workflow %s (%s)", wf_id, wf_doc["state"])
+        store = RunStore(out_dir)
+        last = {"n": -1}
+
+        def on_launch(_fw_id: int) -> None:
+            path = path_document(lp, wf_id)
+            if path is not None and len(path.steps) != last["n"]:
+                last["n"] = len(path.steps)
+                store.save(path)
+                if path.steps:
+                    s = path.steps[-1]
+                    on_step(s["n_na"], s["formation_enthalpy_eV"], s["step_voltage_V"])
+
+        on_launch(0)
+        # launch folders (and e.g. VASP run folders inside them) are kept with the run
+        run_launchpad(lp, wf_id, launch_dir=out_dir / "launches", on_launch=on_launch)
+        path = path_document(lp, wf_id)
+        state = lp.workflows.find_one({"nodes": wf_id})["state"]
+        if path is None or not path.state.get("finished"):
+            error = (path.state.get("error") if path else None) or f"workflow {wf_id} is {state}"
+            if path is not None:
+                store.save(path)
+            raise NafillRunError(f"the fill did not finish: {error}")
+        store.save(path)
+        return path

@@ -14,9 +14,11 @@ from nafill.errors import NafillInputError, NafillRunError
 from nafill.structures.geometry import between_walls, guest_indices, host_indices, min_distances
 from nafill.structures.pores import cavity
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.documents import RelaxResult
-from nafill.workflows.filling import FillingPolicy, fill, plan_step, start_path
-from nafill.workflows.store import load_path
+from nafill.workflows.engine.documents import RelaxResult
+from nafill.workflows.engine.loop import fill, start_path
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.engine.steps import plan_step
+from nafill.workflows.engine.store import load_path
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +235,7 @@ def test_all_candidates_failing_stops_cleanly(tmp_path):
 
 
 def test_plan_is_json_round_trippable():
-    from nafill.workflows.filling import StepPlan
+    from nafill.workflows.engine.steps import StepPlan
 
     path = start_path(cavity(1.05), get_backend("emt"), FillingPolicy(max_na=3))
     plan = plan_step(path, get_backend("emt"))
@@ -243,7 +245,7 @@ def test_plan_is_json_round_trippable():
 
 
 def test_references_cached(tmp_path):
-    from nafill.workflows.references import references
+    from nafill.workflows.engine.references import references
 
     os.environ["NAFILL_CACHE_DIR"], old = str(tmp_path), os.environ["NAFILL_CACHE_DIR"]
     try:

@@ -12,8 +12,8 @@ from nafill.structures.pores import cavity, orifice
 from nafill.structures.sites import add_guest, hexagon_centres
 from nafill.workflows.backends.emt_surrogate import NA_EMT_PARAMETERS, NaCarbonEMT
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.bulk import optimise_bcc
-from nafill.workflows.references import na_reference
+from nafill.workflows.engine.bulk import optimise_bcc
+from nafill.workflows.engine.references import na_reference
 
 
 def _random_na(host, n, seed):

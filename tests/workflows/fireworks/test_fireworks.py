@@ -11,11 +11,12 @@ import pytest
 
 from nafill.structures.pores import cavity
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.filling import FillingPolicy, fill
-from nafill.workflows.fw_runner import export_run, path_document, run_launchpad, workflow_status
-from nafill.workflows.fw_workflows import connected_study_workflows, filling_workflow, orifice_scan_workflows
-from nafill.workflows.launchpad import open_launchpad
-from nafill.workflows.store import load_path
+from nafill.workflows.engine.loop import fill
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.engine.store import load_path
+from nafill.workflows.fireworks.builders import connected_study_workflows, filling_workflow, orifice_scan_workflows
+from nafill.workflows.fireworks.launchpad import open_launchpad
+from nafill.workflows.fireworks.runner import export_run, path_document, run_launchpad, workflow_status
 
 
 @pytest.fixture
@@ -183,8 +184,8 @@ def test_studies_and_cli_status_export(store, tmp_path):
 
 
 def test_spacing_workflow_relaxes_layers_and_fills_cavities(store):
-    from nafill.workflows.fw_workflows import spacing_workflow
-    from nafill.workflows.launchpad import SPACINGS_COLLECTION
+    from nafill.workflows.fireworks.spacing import spacing_workflow
+    from nafill.workflows.fireworks.launchpad import SPACINGS_COLLECTION
 
     wf = spacing_workflow([2, 3], policy=FillingPolicy(max_na=2))
     _submit(wf)

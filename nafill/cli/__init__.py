@@ -1,0 +1,127 @@
+"""The ``nafill`` command line.
+
+Units: pore sizes and spacings in nm (``--spacing-nm``), lengths inside structures in A, energies
+in eV, voltages in V, capacities in Na per cell or mAh/g. Every verb has ``--help``.
+Bad arguments exit with status 2 and a one-line message naming the argument.
+
+One module per verb group: ``build``, ``fill``, ``fireworks`` (submit, run, status, export),
+``analyze``, ``beyond`` (thermo, neb); options shared between them are in ``options``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from nafill import __version__
+from nafill.errors import NafillInputError, NafillRunError, is_number
+
+log = logging.getLogger("nafill")
+
+VERBS = {
+    "analyze": ("nafill.cli.analyze:analyze_cmd", "Barrier, critical size and capacities of runs; figures."),
+    "build": ("nafill.cli.build:build", "Build pore models and write them to a structure file."),
+    "export": ("nafill.cli.fireworks:export_cmd", "Write the run folder of a workflow from the database."),
+    "fill": ("nafill.cli.fill:fill_cmd", "Fill a pore one Na at a time along the lowest-enthalpy path."),
+    "neb": ("nafill.cli.beyond:neb_cmd", "Climbing-image NEB of one Na hopping in orifices."),
+    "run": ("nafill.cli.fireworks:run_cmd", "Launch ready Fireworks here until none is left."),
+    "status": ("nafill.cli.fireworks:status_cmd", "List nafill workflows with their state and steps done."),
+    "submit": ("nafill.cli.fireworks:submit", "Add workflows to the LaunchPad."),
+    "thermo": ("nafill.cli.beyond:thermo_cmd", "Harmonic free energies G(x, T) with phonopy."),
+}
+"""Every verb: where its command lives and the one-line summary ``nafill --help`` lists."""
+
+
+class LazyGroup(click.Group):
+    """Imports a verb's module only when that verb runs, so ``nafill --help`` starts in a fraction
+    of a second (the verb modules import ASE, pymatgen and FireWorks at their top)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in VERBS:
+            return None
+        module, attr = VERBS[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)  # lazy: CLI start-up (see class doc)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, VERBS[name][1]) for name in self.list_commands(ctx)])
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler()
+    handler.setLevel(level)  # FireWorks' loggers are DEBUG and propagate: filter at the handler
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nafill")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """nafill: sodium nucleation in the closed pores of hard carbon.
+
+    Build pore models, fill them one Na at a time along the lowest-enthalpy path, and analyse
+    the formation-enthalpy profiles. Pore sizes are in nm, structures in A, energies in eV.
+    """
+    _setup_logging(verbose)
+
+
+MULTI_VALUE_OPTIONS = ("--spacings-nm", "--temperatures", "--layers", "--steps")
+"""Options that take several space-separated numbers (click wants them repeated)."""
+
+
+def _expand_multi_value(argv: list[str]) -> list[str]:
+    """Rewrite ``--opt 1 2 3`` as ``--opt 1 --opt 2 --opt 3`` for :data:`MULTI_VALUE_OPTIONS`."""
+    out: list[str] = []
+    k = 0
+    while k < len(argv):
+        tok = argv[k]
+        out.append(tok)
+        k += 1
+        if tok in MULTI_VALUE_OPTIONS:
+            first = True
+            while k < len(argv) and is_number(argv[k]):
+                if not first:
+                    out.append(tok)
+                out.append(argv[k])
+                first = False
+                k += 1
+    return out
+
+
+def _as_cli_name(message: str) -> str:
+    """Name the command-line flag in a Python-side message: ``spacing_nm = ...`` -> ``--spacing-nm = ...``."""
+    head, sep, rest = message.partition(" = ")
+    if sep and head.replace("_", "").isalnum():
+        return f"--{head.replace('_', '-').lower()} = {rest}"
+    return message
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: one-line errors, exit status 2 for bad input."""
+    argv = _expand_multi_value(list(sys.argv[1:] if argv is None else argv))
+    try:
+        rv = cli.main(args=argv, prog_name="nafill", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("nafill: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        click.echo(f"nafill: error: {exc.format_message()}", err=True)
+        return exc.exit_code if exc.exit_code else 2
+    except NafillInputError as exc:
+        click.echo(f"nafill: error: {_as_cli_name(str(exc))}", err=True)
+        return 2
+    except NafillRunError as exc:
+        click.echo(f"nafill: run error: {exc}", err=True)
+        return 3
+    return rv if isinstance(rv, int) else 0
+

@@ -1,0 +1,56 @@
+"""Options shared by several verbs, defined once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+CALCULATOR_HELP = ("Energy backend: emt (surrogate), mlip (SevenNet; needs the mlip extra), vasp (VASP "
+                   "through custodian) or module:factory (any ASE calculator).")
+
+
+def parse_calc_options(options: tuple[str, ...]) -> dict:
+    """``KEY=VALUE`` pairs (VALUE read as JSON when it parses, else as a string)."""
+    out = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} must be KEY=VALUE", param_hint="'--calc-option'")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def calculator_options(default: str | None = "emt", help: str = CALCULATOR_HELP):
+    """``--calculator NAME`` and repeatable ``--calc-option KEY=VALUE``."""
+    def deco(f):
+        f = click.option("--calc-option", multiple=True, metavar="KEY=VALUE",
+                         help="Backend option (JSON value), repeatable, e.g. --calc-option dispersion=\"d3-zero\".")(f)
+        return click.option("--calculator", default=default, show_default=default is not None, help=help)(f)
+    return deco
+
+
+def bilayer_options(f):
+    """``--supercell``, ``--stacking`` and ``--vacuum-a`` of the bilayer builders."""
+    f = click.option("--vacuum-a", "vacuum_A", type=float, default=15.0, show_default=True,
+                     help="Vacuum between the outer faces of the walls, A.")(f)
+    f = click.option("--stacking", type=click.Choice(["AB", "AA"], case_sensitive=False),
+                     default="AB", show_default=True, help="Registry of the two graphene walls.")(f)
+    f = click.option("--supercell", nargs=2, type=int, default=(4, 4), show_default=True,
+                     help="Lateral n m repetition of the graphene cell (4 4: 64 C, a = 9.84 A).")(f)
+    return f
+
+
+def output_option(f):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                        required=True, help="Output file; the format follows the extension.")(f)
+
+
+launchpad_option = click.option(
+    "--launchpad", "launchpad_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="LaunchPad YAML of a real MongoDB [default: $NAFILL_LAUNCHPAD, else the embedded store "
+         "~/.nafill/launchpad_store.json].")

@@ -1,0 +1,125 @@
+"""How a fill searches: :class:`FillingPolicy` (candidates, pre-screen, beam, relaxation and stop
+settings), validated once and stored in every path document."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from nafill.errors import NafillInputError, check_int, check_range
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.engine.parallel import resolve_workers
+
+
+@dataclass
+class FillingPolicy:
+    """How a fill searches. Counts are per step and per beam member.
+
+    Attributes:
+        max_na: stop after this many Na (default: the host's theoretical capacity).
+        n_candidates: at most this many symmetry-distinct sites are considered (a seeded subset
+            when more are proposed).
+        prescreen: relax only the best ``prescreen`` candidates by single-point energy
+            (None: relax every considered candidate, no pre-screen).
+        prescreen_steps: 0 = pre-screen by single points at the raw sites; N > 0 = the best
+            ``prescreen_pool`` of those then relax the new Na alone (the rest frozen) for up to N
+            steps before the final ranking, and the kept ones start from there.
+        prescreen_pool: candidates given the short relaxation (see ``prescreen_steps``).
+        beam_width: keep this many lowest-energy structures per step (1 = greedy path).
+        fmax_eV_A: force threshold of the relaxations, eV/A.
+        max_relax_steps: ionic steps allowed per relaxation.
+        stop_rise_eV: stop once H has stayed more than this above its running minimum for
+            ``stop_patience`` consecutive steps (None: off). Set it above the expected
+            nucleation barrier, or the fill stops on the barrier.
+        stop_patience: see ``stop_rise_eV``.
+        seed: seed of every random choice (site directions and subsets).
+        workers: processes relaxing candidates in parallel (does not change the path).
+        refine_trials: add this many extra candidates per step: the best pre-screened structure
+            with every Na displaced at random (Gaussian, ``refine_sigma_A``), relaxed like the
+            others; it finds collective rearrangements that adding one Na does not (a cheap
+            basin-hopping move). Applied while the pore holds at most ``refine_max_na`` Na, where
+            small-cluster isomers compete (0 trials: off).
+        refine_sigma_A: width of the random displacements, A.
+        refine_max_na: last Na count that gets the refinement candidates.
+        screen_calculator: multi-fidelity screening: relax every considered candidate with this
+            cheap backend (e.g. "emt") first and send only the best ``screen_keep`` to the fill's
+            backend, starting from the cheap geometry (replaces the single-point pre-screen).
+        screen_keep: candidates passed on by the screening.
+        site_height_A, min_host_distance_A, min_na_distance_A, n_directions: passed to
+            :func:`nafill.structures.sites.candidate_sites`.
+    """
+
+    max_na: int | None = None
+    n_candidates: int = 64
+    prescreen: int | None = 4
+    prescreen_steps: int = 5
+    prescreen_pool: int = 64
+    beam_width: int = 1
+    fmax_eV_A: float = 0.05
+    max_relax_steps: int = 300
+    stop_rise_eV: float | None = None
+    stop_patience: int = 3
+    seed: int = 0
+    workers: int = 1
+    refine_trials: int = 2
+    refine_sigma_A: float = 0.8
+    refine_max_na: int = 6
+    screen_calculator: str | None = None
+    screen_keep: int = 2
+    site_height_A: float = 2.4
+    min_host_distance_A: float = 2.0
+    min_na_distance_A: float = 2.8
+    n_directions: int = 16
+
+    NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience")
+    """Fields that may change on resume without changing the path computed so far."""
+
+    def validate(self, capacity: int | None = None) -> FillingPolicy:
+        """Check every value (raising :class:`NafillInputError`); fill ``max_na`` from capacity."""
+        check_int("n_candidates", self.n_candidates, 1, 10000)
+        if self.prescreen is not None:
+            check_int("prescreen", self.prescreen, 1, 10000)
+        check_int("prescreen_steps", self.prescreen_steps, 0, 10000)
+        check_int("prescreen_pool", self.prescreen_pool, 1, 10000)
+        check_int("beam_width", self.beam_width, 1, 100)
+        check_range("fmax_eV_A", self.fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
+        check_int("max_relax_steps", self.max_relax_steps, 1, 100000)
+        if self.stop_rise_eV is not None:
+            check_range("stop_rise_eV", self.stop_rise_eV, 0.0, None, "eV", lo_inclusive=False)
+        check_int("stop_patience", self.stop_patience, 1, 1000)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        self.workers = resolve_workers(self.workers)
+        check_range("site_height_A", self.site_height_A, 1.0, 5.0, "A")
+        check_range("min_host_distance_A", self.min_host_distance_A, 0.5, 4.0, "A")
+        check_range("min_na_distance_A", self.min_na_distance_A, 0.5, 5.0, "A")
+        check_int("n_directions", self.n_directions, 1, 1000)
+        check_int("screen_keep", self.screen_keep, 1, 10000)
+        check_int("refine_trials", self.refine_trials, 0, 1000)
+        check_int("refine_max_na", self.refine_max_na, 0, 100000)
+        check_range("refine_sigma_A", self.refine_sigma_A, 0.0, 3.0, "A", lo_inclusive=False)
+        if self.screen_calculator is not None:
+            get_backend(self.screen_calculator)  # unknown names and missing extras fail now
+        if capacity is not None:
+            if capacity < 1:
+                raise NafillInputError(
+                    "the host has a theoretical capacity of 0 Na (its pore is too narrow for any Na)"
+                )
+            if self.max_na is None:
+                self.max_na = capacity
+            check_int("max_na", self.max_na, 1, capacity)
+        elif self.max_na is not None:
+            check_int("max_na", self.max_na, 1, 100000)
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FillingPolicy:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def physical(self) -> dict[str, Any]:
+        """The fields that determine the path (everything but :attr:`NON_PHYSICAL`)."""
+        return {k: v for k, v in self.as_dict().items() if k not in self.NON_PHYSICAL}
+

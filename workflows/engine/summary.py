@@ -1,0 +1,62 @@
+"""When a fill stops and what it found: :func:`stop_reason`, :func:`finish` and the headline
+numbers of a (partial) path, :func:`summarize` (shared by the step, the loop and the run store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nafill.analysis.profile import nucleation_barrier, practical_capacity
+from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.engine.policy import FillingPolicy
+
+
+def finish(path: FillingPath, reason: str) -> None:
+    """Mark ``path`` finished with ``reason`` (e.g. the pore is full) and refresh its summary."""
+    path.state["finished"] = True
+    path.state["stop_reason"] = reason
+    path.summary = summarize(path)
+
+
+def stop_reason(path: FillingPath) -> str | None:
+    """Why the fill should stop after its last step (None: go on)."""
+    policy = FillingPolicy.from_dict(path.policy)
+    n = len(path.steps)
+    if policy.max_na is not None and n >= policy.max_na:
+        return f"reached max_na = {policy.max_na}"
+    if policy.stop_rise_eV is not None:
+        h = np.array([0.0] + [s["formation_enthalpy_eV"] for s in path.steps])
+        run_min = np.minimum.accumulate(h)
+        above = h - run_min > policy.stop_rise_eV
+        if n >= policy.stop_patience and above[-policy.stop_patience :].all():
+            return (
+                f"H stayed more than {policy.stop_rise_eV} eV above its running minimum for "
+                f"{policy.stop_patience} steps"
+            )
+    return None
+
+
+def summarize(path: FillingPath) -> dict[str, Any]:
+    """Headline numbers of a (partial) path: barrier, critical size, capacities."""
+    if not path.steps:
+        return {"n_steps": 0}
+    n = [s["n_na"] for s in path.steps]
+    h = [s["formation_enthalpy_eV"] for s in path.steps]
+    nuc = nucleation_barrier(h, n)
+    return {
+        "n_steps": len(path.steps),
+        "n_na_final": n[-1],
+        "formation_enthalpy_final_eV": h[-1],
+        "formation_enthalpy_min_eV": float(min(h)),
+        "nucleation": nuc.as_dict(),
+        "nucleation_barrier_eV": nuc.barrier_eV,
+        "critical_size": nuc.critical_size,
+        "practical_capacity_na": practical_capacity(h, n),
+        "theoretical_capacity_na": path.reference.get("theoretical_capacity_na"),
+        "n_relaxations": int(sum(s["n_relaxed"] for s in path.steps)),
+        "wall_s": float(sum(s["wall_s"] for s in path.steps)),
+        "finished": bool(path.state.get("finished")),
+        "stop_reason": path.state.get("stop_reason"),
+    }
+

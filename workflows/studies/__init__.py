@@ -1,0 +1,1 @@
+"""Studies beyond one fill: relaxed cavity spacings, orifice NEB, harmonic free energies."""
