@@ -1,0 +1,300 @@
+"""The ``surrogate`` calculator: a many-body Na-carbon model distilled from SevenNet-0, in numpy.
+
+Form (what was tried and why this one is in the fit script's docstring,
+:mod:`nafill.workflows.backends.surrogate.fit`)::
+
+    E = sum_{i in Na} eps(G_i) + sum_{pairs} core(r) + E_walls
+
+* ``G_i`` is a smooth radial fingerprint of Na atom i: Gaussians ``exp(-((r - mu_k)/sigma)^2)``
+  times a cosine cutoff, summed over the Na neighbours (one channel set) and over the carbon
+  neighbours (another). The Na-Na channels are a multi-density embedded-atom description of the
+  metal; the Na-C channels tell hollow from top sites, the height above a wall, and whether the
+  Na touches one wall or two (orifices).
+* ``eps`` is a small tanh network of G_i: it learns how the Na-C binding of an isolated,
+  ionised Na fades as the Na becomes metallic inside a cluster (the coupling of the two channel
+  sets), which a pair potential or EMT cannot express.
+* ``core`` is a fixed short-range repulsion (``A (r_c - r)^3`` inside ``r_c``) that keeps atoms
+  apart where the training set has no data.
+* ``E_walls`` is the inter-wall C-C Lennard-Jones term of the ``emt`` surrogate, so that walls
+  can move as rigid sheets in the spacing workflow; non-carbon host atoms (edge H, defect O)
+  interact with Na through the ``emt`` surrogate's Morse terms (not fitted to SevenNet-0).
+
+The host's own energy is not modelled (it is constant for frozen walls): energies are
+``E_SevenNet(x) - E_SevenNet(host)``, so formation enthalpies ``H(x) = E(x) - E(0) - x mu_Na``
+compare directly with SevenNet-0's. Energies in eV, forces in eV/A. Everything that depends
+only on the host (wrapped carbon positions, periodic images, wall terms) is cached, so a call
+costs O(N_Na x neighbours).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+
+from nafill.constants import WALL_ARRAY
+from nafill.workflows.backends.emt_surrogate import (
+    NA_HOST_MORSE,
+    PAIR_SWITCH_A,
+    WALL_LJ,
+    NaCarbonEMT,
+    image_shifts,
+    morse_switched,
+    pairs_within,
+    wrap_positions,
+)
+
+PARAMETERS_FILE = Path(__file__).resolve().parent / "na_c_sevennet0.json"
+
+
+@dataclass
+class RadialBasis:
+    """Gaussian radial channels with a cosine cutoff (A)."""
+
+    mu_A: np.ndarray
+    sigma_A: float
+    cutoff_A: float
+
+    def __call__(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Values (n_pairs, n_channels) and their derivatives d/dr."""
+        rc = self.cutoff_A
+        fc = 0.5 * (np.cos(np.pi * r / rc) + 1.0)
+        dfc = -0.5 * np.pi / rc * np.sin(np.pi * r / rc)
+        x = (r[:, None] - self.mu_A[None, :]) / self.sigma_A
+        g = np.exp(-x * x)
+        dg = g * (-2.0 * x / self.sigma_A)
+        return g * fc[:, None], dg * fc[:, None] + g * dfc[:, None]
+
+
+def core_repulsion(r: np.ndarray, a_eV_A3: float, rc_A: float) -> tuple[np.ndarray, np.ndarray]:
+    """``A (rc - r)^3`` for r < rc (eV) and its derivative d/dr."""
+    d = np.clip(rc_A - r, 0.0, None)
+    return a_eV_A3 * d**3, -3.0 * a_eV_A3 * d**2
+
+
+@dataclass
+class SurrogateParameters:
+    """Everything that defines the model (read from the shipped JSON file)."""
+
+    na_na: RadialBasis
+    na_c: RadialBasis
+    core_na_na: tuple[float, float]
+    core_na_c: tuple[float, float]
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    meta: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SurrogateParameters:
+        def basis(b):
+            return RadialBasis(np.asarray(b["mu_A"], float), float(b["sigma_A"]), float(b["cutoff_A"]))
+
+        return cls(
+            na_na=basis(d["na_na"]), na_c=basis(d["na_c"]),
+            core_na_na=tuple(d["core_na_na"]), core_na_c=tuple(d["core_na_c"]),
+            x_mean=np.asarray(d["x_mean"], float), x_std=np.asarray(d["x_std"], float),
+            weights=[np.asarray(w, float) for w in d["weights"]],
+            biases=[np.asarray(b, float) for b in d["biases"]],
+            meta=dict(d.get("meta", {})),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        def basis(b):
+            return {"mu_A": b.mu_A.tolist(), "sigma_A": b.sigma_A, "cutoff_A": b.cutoff_A}
+
+        return {
+            "na_na": basis(self.na_na), "na_c": basis(self.na_c),
+            "core_na_na": list(self.core_na_na), "core_na_c": list(self.core_na_c),
+            "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
+            "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases],
+            "meta": self.meta,
+        }
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.na_na.mu_A) + len(self.na_c.mu_A)
+
+
+@lru_cache(maxsize=4)
+def load_parameters(path: str | None = None) -> SurrogateParameters:
+    """The shipped parameters (or those in ``path``)."""
+    p = Path(path) if path else PARAMETERS_FILE
+    return SurrogateParameters.from_dict(json.loads(p.read_text()))
+
+
+def network_energy(params: SurrogateParameters, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-Na energies eps(G) (eV) and dE/dG for fingerprints ``G`` (n_na, n_channels)."""
+    x = (G - params.x_mean) / params.x_std
+    acts = [x]
+    h = x
+    for W, b in zip(params.weights[:-1], params.biases[:-1]):
+        h = np.tanh(h @ W + b)
+        acts.append(h)
+    e = (h @ params.weights[-1] + params.biases[-1])[:, 0]
+    grad = np.repeat(params.weights[-1].T, len(G), axis=0)  # dE/dh_last
+    for k in range(len(params.weights) - 2, -1, -1):
+        grad = (grad * (1.0 - acts[k + 1] ** 2)) @ params.weights[k].T
+    return e, grad / params.x_std
+
+
+@dataclass
+class Fingerprints:
+    """Fingerprints of the Na atoms and the pair data needed for forces."""
+
+    G: np.ndarray          # (n_na, n_channels)
+    nn_i: np.ndarray       # Na-Na pairs: centre Na (index into the Na list)
+    nn_j: np.ndarray       #              neighbour Na
+    nn_u: np.ndarray       #              unit vectors i -> j
+    nn_dG: np.ndarray      #              dG/dr (n_pairs, n_na_na_channels)
+    nc_i: np.ndarray       # Na-C pairs: Na
+    nc_k: np.ndarray       #             carbon (index into the carbon list)
+    nc_u: np.ndarray
+    nc_dG: np.ndarray
+    e_core: float
+    nn_core_dr: np.ndarray  # d core / dr per Na-Na pair (each pair counted once per order)
+    nc_core_dr: np.ndarray
+
+
+def fingerprints(params: SurrogateParameters, na_pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
+                 c_images: np.ndarray | None, n_carbon: int, na_shifts: np.ndarray | None = None) -> Fingerprints:
+    """Radial fingerprints of Na atoms at ``na_pos`` (wrapped) with carbon images ``c_images``
+    (``(n_images * n_carbon, 3)``, image-major) around them."""
+    n_na = len(na_pos)
+    kn = len(params.na_na.mu_A)
+    G = np.zeros((n_na, params.n_channels))
+    shifts = na_shifts if na_shifts is not None else image_shifts(cell, pbc, params.na_na.cutoff_A)
+    i, j, D, r = pairs_within(na_pos, na_pos, shifts, params.na_na.cutoff_A, True)
+    g, dg = params.na_na(r)
+    for c in range(kn):
+        G[:, c] = np.bincount(i, weights=g[:, c], minlength=n_na)
+    e_nn, dnn = core_repulsion(r, *params.core_na_na)
+    e_core = 0.5 * float(e_nn.sum())
+    nn_u = D / r[:, None]
+    if c_images is not None and len(c_images):
+        rc = params.na_c.cutoff_A
+        Dc = c_images[None, :, :] - na_pos[:, None, :]
+        r2 = np.einsum("ijk,ijk->ij", Dc, Dc)
+        ii, kk = np.nonzero(r2 < rc * rc)
+        Dm = Dc[ii, kk]
+        rr = np.sqrt(r2[ii, kk])
+        gc, dgc = params.na_c(rr)
+        for c in range(len(params.na_c.mu_A)):
+            G[:, kn + c] = np.bincount(ii, weights=gc[:, c], minlength=n_na)
+        e_nc, dnc = core_repulsion(rr, *params.core_na_c)
+        e_core += float(e_nc.sum())
+        nc = (ii, kk % n_carbon, Dm / rr[:, None], dgc, dnc)
+    else:
+        z = np.zeros(0, int)
+        nc = (z, z, np.zeros((0, 3)), np.zeros((0, len(params.na_c.mu_A))), np.zeros(0))
+    return Fingerprints(G, i, j, nn_u, dg, nc[0], nc[1], nc[2], nc[3], e_core, 0.5 * dnn, nc[4])
+
+
+class NaCarbonSurrogate(Calculator):
+    """The ``surrogate`` calculator (see the module docstring).
+
+    Args:
+        parameters: a :class:`SurrogateParameters` (default: the shipped fit to SevenNet-0).
+        wall_lj: ``(epsilon eV, sigma A, cutoff A)`` of the inter-wall C-C term, or None.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+    nolabel = True
+
+    def __init__(self, parameters: SurrogateParameters | None = None,
+                 wall_lj: tuple[float, float, float] | None = WALL_LJ, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.params = parameters or load_parameters()
+        self.wall_lj = wall_lj
+        self._emt = NaCarbonEMT(wall_lj=wall_lj)  # wall terms and the Morse terms of H/O
+        self._host_key: bytes | None = None
+        self._host: dict = {}
+
+    check_state = NaCarbonEMT.check_state
+
+    def _host_terms(self, atoms: Atoms, host: np.ndarray) -> dict:
+        key = (atoms.positions[host].tobytes() + atoms.numbers[host].tobytes()
+               + np.array(atoms.cell).tobytes() + atoms.pbc.tobytes())
+        if key == self._host_key:
+            return self._host
+        cell = np.array(atoms.cell)
+        carbon = host[atoms.numbers[host] == 6]
+        other = host[atoms.numbers[host] != 6]
+        shifts = image_shifts(cell, atoms.pbc, max(self.params.na_c.cutoff_A, PAIR_SWITCH_A[1]))
+        cpos = wrap_positions(atoms.positions[carbon], cell, atoms.pbc)
+        e_walls, f_walls = 0.0, np.zeros((len(host), 3))
+        if self.wall_lj is not None and WALL_ARRAY in atoms.arrays:
+            e_walls, f_walls = self._emt._wall_terms(atoms, host, cell)
+        other_cache = None
+        if len(other):
+            sub = atoms[np.concatenate([other])]
+            for s in set(sub.get_chemical_symbols()):
+                if s not in NA_HOST_MORSE:
+                    raise NotImplementedError(f"the surrogate has no Na-{s} term")
+            opos = wrap_positions(atoms.positions[other], cell, atoms.pbc)
+            other_cache = {"images": (opos[None] + shifts[:, None]).reshape(-1, 3),
+                           "elements": np.tile(atoms.numbers[other], len(shifts)),
+                           "symbols": {int(z): Atoms(numbers=[z]).get_chemical_symbols()[0]
+                                       for z in np.unique(atoms.numbers[other])},
+                           "n_host": len(other)}
+        self._host = {
+            "carbon": carbon, "other": other,
+            "c_images": (cpos[None] + shifts[:, None]).reshape(-1, 3),
+            "e_walls": e_walls, "f_walls": f_walls, "other_cache": other_cache,
+            "na_shifts": image_shifts(cell, atoms.pbc, self.params.na_na.cutoff_A),
+        }
+        self._host_key = key
+        return self._host
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        na = np.where(atoms.numbers == 11)[0]
+        host = np.where(atoms.numbers != 11)[0]
+        if len(atoms) != len(na) + len(host):  # pragma: no cover
+            raise RuntimeError("internal: atom partition")
+        cell = np.array(atoms.cell)
+        forces = np.zeros((len(atoms), 3))
+        energy = 0.0
+        cache = self._host_terms(atoms, host) if len(host) else None
+        if cache is not None:
+            energy += cache["e_walls"]
+            forces[host] += cache["f_walls"]
+        if len(na):
+            npos = wrap_positions(atoms.positions[na], cell, atoms.pbc)
+            carbon = cache["carbon"] if cache else np.zeros(0, int)
+            fp = fingerprints(self.params, npos, cell, atoms.pbc, cache["c_images"] if cache else None,
+                              len(carbon), cache["na_shifts"] if cache else None)
+            e_i, dEdG = network_energy(self.params, fp.G)
+            energy += float(e_i.sum()) + fp.e_core
+            kn = len(self.params.na_na.mu_A)
+            # Na-Na: dE/dr of pair (i -> j) from atom i's fingerprint, plus the core term
+            dEdr = np.einsum("pk,pk->p", dEdG[fp.nn_i, :kn], fp.nn_dG) + fp.nn_core_dr
+            f = dEdr[:, None] * fp.nn_u  # force on i is +dE/dr u, on j is -dE/dr u
+            fna = np.zeros((len(na), 3))
+            for c in range(3):
+                fna[:, c] += np.bincount(fp.nn_i, weights=f[:, c], minlength=len(na))
+                fna[:, c] -= np.bincount(fp.nn_j, weights=f[:, c], minlength=len(na))
+            if len(fp.nc_i):
+                dEdr = np.einsum("pk,pk->p", dEdG[fp.nc_i, kn:], fp.nc_dG) + fp.nc_core_dr
+                f = dEdr[:, None] * fp.nc_u
+                fc = np.zeros((len(carbon), 3))
+                for c in range(3):
+                    fna[:, c] += np.bincount(fp.nc_i, weights=f[:, c], minlength=len(na))
+                    fc[:, c] -= np.bincount(fp.nc_k, weights=f[:, c], minlength=len(carbon))
+                forces[carbon] += fc
+            forces[na] += fna
+            if cache and cache["other_cache"] is not None:
+                e_o, f_o, f_host = self._emt._na_host(npos, cache["other_cache"])
+                energy += e_o
+                forces[na] += f_o
+                forces[cache["other"]] += f_host
+        self.results["energy"] = self.results["free_energy"] = float(energy)
+        self.results["forces"] = forces
