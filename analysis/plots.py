@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nafill.analysis.nucleation import confined_barrier_eV
+from nafill.constants import TEST_ONLY_BACKENDS
 
 
 def _save(fig, out_png) -> Path:
@@ -62,6 +63,8 @@ def plot_path(path, out_png) -> Path:
     steps = path.steps
     host = path.host.get("info", {})
     title = f"{host.get('pore_kind', 'pore')} {host.get('spacing_nm', '')} nm, {path.backend.get('name')}"
+    if path.backend.get("name") in TEST_ONLY_BACKENDS:
+        title += "\n(workflow-test surrogate, not physics)"
     nuc = path.summary.get("nucleation") or {}
     barrier = None
     if nuc.get("critical_size") is not None:

@@ -14,6 +14,7 @@ from nafill.analysis.compare import (
     summary_table,
 )
 from nafill.analysis.plots import plot_barrier_vs_size, plot_orifice_scan, plot_path, plot_profiles
+from nafill.constants import TEST_ONLY_BACKENDS
 
 
 def _clean(x: Any) -> Any:
@@ -75,6 +76,8 @@ def analyze(paths, plots_dir: Path | None = None, tol_eV: float = 0.05, mass_con
                                            plots_dir / f"connected_{k}.png",
                                            f"pre-nucleation: reduction {c.barrier_reduction_eV}"))
     result["plots"] = [str(p) for p in plots]
+    result["caveats"] = sorted({TEST_ONLY_BACKENDS[p.backend.get("name")] for p in paths
+                                if p.backend.get("name") in TEST_ONLY_BACKENDS})
     return _clean(result)
 
 
@@ -83,7 +86,8 @@ def format_report(result: dict[str, Any]) -> str:
     def f(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    lines = [f"{'run':<34} {'nucleation':<13} {'barrier eV':>10} {'n*':>3} {'prac Na':>7} "
+    lines = [f"CAVEAT: {c}" for c in result.get("caveats", [])]
+    lines += [f"{'run':<34} {'nucleation':<13} {'barrier eV':>10} {'n*':>3} {'prac Na':>7} "
              f"{'theo Na':>7} {'prac mAh/g':>10} {'theo mAh/g':>10}"]
     for r in result["paths"]:
         lines.append(

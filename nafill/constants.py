@@ -60,3 +60,9 @@ WALL_ARRAY = "wall"
 """Name of the per-atom array holding the wall index (0 = not a wall atom)."""
 SECTION_ARRAY = "section"
 """Name of the per-atom array holding the pore section index of a connected pore (-1 = shared)."""
+
+EMT_CAVEAT = ("emt is a workflow-test surrogate, not physics: it overbinds small Na clusters, so its "
+              "barriers, voltages and capacities mean nothing; use surrogate, mlip or vasp")
+"""The one-line caveat printed with every result of the ``emt`` backend (table, headline, analyze, plots)."""
+TEST_ONLY_BACKENDS = {"emt": EMT_CAVEAT}
+"""Backends whose numbers are not physics, with the caveat each result carries."""

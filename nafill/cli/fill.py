@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nafill.cli.options import calculator_options, parse_calc_options
+from nafill.cli.options import calculator_options, parse_calc_options, screen_options
 from nafill.workflows.engine.cli_runner import run_fill_cli
 
 
@@ -21,6 +21,7 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 @click.option("--stacking", type=click.Choice(["AB", "AA"], case_sensitive=False), default="AB",
               show_default=True, help="Wall registry (with --spacing-nm).")
 @calculator_options()
+@screen_options
 @click.option("--max-na", type=int, default=None,
               help="Stop after this many Na [default: the pore's theoretical capacity].")
 @click.option("--candidates", "n_candidates", type=int, default=64, show_default=True,
@@ -54,7 +55,8 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
                                  "or $NAFILL_LAUNCHPAD].")
 @click.option("--no-cache", is_flag=True, help="Recompute the reference energies.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
-def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, max_na,
+def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, screen_calculator,
+             screen_max, screen_margin_eV, screen_learn, max_na,
              n_candidates, prescreen, prescreen_steps, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
              stop_patience, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
              quiet) -> None:
@@ -74,6 +76,8 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
             prescreen_steps=prescreen_steps, beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
             stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, seed=seed,
             workers=workers if workers == "auto" else int(workers) if workers.isdigit() else workers,
+            screen_calculator=screen_calculator, screen_max=screen_max, screen_margin_eV=screen_margin_eV,
+            screen_learn=screen_learn,
         ),
         out_dir=out_dir, overwrite=overwrite, use_cache=not no_cache, quiet=quiet,
         engine=engine, launchpad_file=launchpad_file,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from nafill.cli.options import calculator_options, launchpad_option, parse_calc_options
+from nafill.cli.options import calculator_options, launchpad_option, parse_calc_options, screen_options
 from nafill.workflows.engine.cli_runner import build_host
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.fireworks.builders import connected_study_workflows, filling_workflow, orifice_scan_workflows
@@ -29,9 +29,11 @@ def _policy_options(f):
     """Options shared by every `submit` verb, handed to the command as ``policy`` and ``submit_kw``."""
     @functools.wraps(f)
     def wrapper(*, max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed, calculator, calc_option,
-                batch_size, spec_items, **rest):
+                batch_size, spec_items, screen_calculator, screen_max, screen_margin_eV, screen_learn, **rest):
         policy = FillingPolicy(max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
-                               beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed)
+                               beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed,
+                               screen_calculator=screen_calculator, screen_max=screen_max,
+                               screen_margin_eV=screen_margin_eV, screen_learn=screen_learn)
         submit_kw = dict(backend=calculator, backend_options=parse_calc_options(calc_option),
                          modifications=parse_calc_options(spec_items))
         if batch_size is not None:
@@ -48,6 +50,7 @@ def _policy_options(f):
     w = click.option("--candidates", "n_candidates", type=int, default=64, show_default=True)(w)
     w = click.option("--max-na", type=int, default=None, help="Na per fill [default: capacity].")(w)
     w = calculator_options()(w)
+    w = screen_options(w)
     w = click.option("--batch-size", type=int, default=None,
                      help="Candidates per relax Firework [default: all for surrogates, 1 for VASP].")(w)
     w = click.option("--spec", "spec_items", multiple=True, metavar="KEY=JSON",

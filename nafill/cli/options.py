@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-CALCULATOR_HELP = ("Energy backend: emt (surrogate), mlip (SevenNet; needs the mlip extra), vasp (VASP "
-                   "through custodian) or module:factory (any ASE calculator).")
+CALCULATOR_HELP = ("Energy backend: surrogate (default: SevenNet-0 distilled, fast, physically sound), "
+                   "emt (workflow tests only, not physics), mlip (SevenNet-0; needs the mlip extra), "
+                   "vasp (VASP through custodian) or module:factory (any ASE calculator).")
 
 
 def parse_calc_options(options: tuple[str, ...]) -> dict:
@@ -25,7 +26,7 @@ def parse_calc_options(options: tuple[str, ...]) -> dict:
     return out
 
 
-def calculator_options(default: str | None = "emt", help: str = CALCULATOR_HELP):
+def calculator_options(default: str | None = "surrogate", help: str = CALCULATOR_HELP):
     """``--calculator NAME`` and repeatable ``--calc-option KEY=VALUE``."""
     def deco(f):
         f = click.option("--calc-option", multiple=True, metavar="KEY=VALUE",
@@ -54,3 +55,20 @@ launchpad_option = click.option(
     "--launchpad", "launchpad_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="LaunchPad YAML of a real MongoDB [default: $NAFILL_LAUNCHPAD, else the embedded store "
          "~/.nafill/launchpad_store.json].")
+
+
+def screen_options(f):
+    """The fidelity ladder: ``--screen``, ``--screen-max``, ``--screen-margin-ev``, ``--no-screen-learn``
+    (handed to the command as ``screen_calculator``, ``screen_max``, ``screen_margin_eV``, ``screen_learn``)."""
+    f = click.option("--no-screen-learn", "screen_learn", is_flag=True, flag_value=False, default=True,
+                     help="Do not correct the cheap energies with what the expensive backend said so far.")(f)
+    f = click.option("--screen-margin-ev", "screen_margin_eV", type=float, default=0.05, show_default=True,
+                     help="Relax one more candidate with the expensive backend when its predicted "
+                          "energy is within this of the best found, eV.")(f)
+    f = click.option("--screen-max", type=int, default=3, show_default=True,
+                     help="Most expensive relaxations per Na (the ladder starts with one).")(f)
+    f = click.option("--screen", "screen_calculator", default="auto", show_default=True,
+                     help="Cheap backend that searches for the expensive one: auto (vasp -> mlip, else "
+                          "surrogate; mlip -> surrogate; others: none), none (single fidelity), or a "
+                          "backend name.")(f)
+    return f

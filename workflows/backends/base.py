@@ -23,6 +23,7 @@ from ase.optimize import BFGS
 
 from nafill.errors import NafillInputError, check_int, check_range
 from nafill.structures.geometry import host_indices
+from nafill.workflows.backends.emt_surrogate import rigid_walls
 from nafill.workflows.engine.bulk import BccResult, optimise_bcc
 from nafill.workflows.engine.documents import RelaxResult
 from nafill.workflows.engine.parallel import map_relax
@@ -155,7 +156,7 @@ class AseCalculatorBackend(Backend):
                                       time.perf_counter() - t0)
         work.calc = None
         return RelaxResult.from_atoms(work, e, fmax, 0, True, self.name, self.settings(),
-                                      time.perf_counter() - t0)
+                                      time.perf_counter() - t0, n_evaluations=1)
 
     def relax(
         self,
@@ -181,5 +182,31 @@ class AseCalculatorBackend(Backend):
         work.calc = None
         return RelaxResult.from_atoms(
             work, e, fmax, n_steps, converged and fmax <= fmax_eV_A + 1e-12, self.name,
-            self.settings(), time.perf_counter() - t0,
+            self.settings(), time.perf_counter() - t0, n_evaluations=n_steps + 1,
         )
+
+
+class FrozenHostBackend(AseCalculatorBackend):
+    """A Na-carbon model with no bonding inside the walls (``emt``, ``surrogate``).
+
+    The host must stay frozen in fills; in the spacing workflow the walls move as rigid sheets
+    along z (:func:`~nafill.workflows.backends.emt_surrogate.rigid_walls`).
+    """
+
+    freeze_host_required = True
+
+    def relax_walls_and_na(self, atoms: Atoms, fmax_eV_A: float = 0.05, max_steps: int = 500) -> RelaxResult:
+        """Walls move as rigid sheets along z, the Na freely."""
+        t0 = time.perf_counter()
+        work = atoms.copy()
+        work.set_constraint(rigid_walls(work))
+        work.calc = self.calculator
+        opt = BFGS(work, logfile=None, maxstep=self.maxstep_A)
+        converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps))
+        e = work.get_potential_energy()
+        fmax = max_free_force(work.get_forces(), np.ones(len(work), bool))
+        work.set_constraint()
+        work.calc = None
+        return RelaxResult.from_atoms(work, e, fmax, opt.nsteps, converged, self.name,
+                                      {**self.settings(), "walls": "rigid along z"}, time.perf_counter() - t0,
+                                      n_evaluations=opt.nsteps + 1)

@@ -1,5 +1,6 @@
-"""Backends by name: ``emt`` (default surrogate), ``mlip`` (SevenNet, optional extra) and any ASE
-calculator given as ``module:factory`` with keyword arguments.
+"""Backends by name: ``surrogate`` (default: SevenNet-0 distilled, numpy), ``emt`` (workflow tests
+only), ``mlip`` (SevenNet, optional extra), ``vasp`` and any ASE calculator given as
+``module:factory`` with keyword arguments.
 
 Unknown names and missing extras fail with a message saying what exists and how to install it.
 """
@@ -9,24 +10,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from nafill.constants import EMT_CAVEAT, TEST_ONLY_BACKENDS  # noqa: F401 - re-exported
 from nafill.errors import NafillInputError
 from nafill.workflows.backends import emt_surrogate
-from nafill.workflows.backends.base import AseCalculatorBackend, Backend, max_free_force
-from nafill.workflows.backends.emt_surrogate import rigid_walls
+from nafill.workflows.backends.base import AseCalculatorBackend, Backend, FrozenHostBackend
 from nafill.workflows.backends.mlip import MlipBackend
+from nafill.workflows.backends.surrogate.backend import SurrogateBackend
 from nafill.workflows.backends.vasp.backend import VaspBackend
-from nafill.workflows.engine.documents import RelaxResult
 
-BUILTIN_BACKENDS = ("emt", "mlip", "vasp")
+BUILTIN_BACKENDS = ("surrogate", "emt", "mlip", "vasp")
+DEFAULT_BACKEND = "surrogate"
+"""The backend of ``nafill fill`` when none is named: physically sound (fitted to SevenNet-0) and fast."""
 
 
-class EmtBackend(AseCalculatorBackend):
-    """The ``emt`` surrogate (Na EMT + Na-host Morse): for tests and quick laptop runs.
 
-    The host must stay frozen: the surrogate has no bonding inside the walls.
+class EmtBackend(FrozenHostBackend):
+    """The ``emt`` surrogate (Na EMT + Na-host Morse): for workflow tests only, not physics.
+
+    It overbinds small Na clusters and Na films on the walls, so its profiles have no real
+    nucleation barrier (:data:`EMT_CAVEAT`). The host must stay frozen.
     """
-
-    freeze_host_required = True
 
     def __init__(self, maxstep_A: float = 0.2) -> None:
         settings = {
@@ -37,26 +40,6 @@ class EmtBackend(AseCalculatorBackend):
             "wall_lj": list(emt_surrogate.WALL_LJ),
         }
         super().__init__(emt_surrogate.NaCarbonEMT, "emt", settings, maxstep_A)
-
-    def relax_walls_and_na(self, atoms, fmax_eV_A: float = 0.05, max_steps: int = 500):
-        """Walls move as rigid sheets along z (the surrogate has no bonding inside a wall)."""
-        import time
-
-        import numpy as np
-        from ase.optimize import BFGS
-
-        t0 = time.perf_counter()
-        work = atoms.copy()
-        work.set_constraint(rigid_walls(work))
-        work.calc = self.calculator
-        opt = BFGS(work, logfile=None, maxstep=self.maxstep_A)
-        converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps))
-        e = work.get_potential_energy()
-        fmax = max_free_force(work.get_forces(), np.ones(len(work), bool))
-        work.set_constraint()
-        work.calc = None
-        return RelaxResult.from_atoms(work, e, fmax, opt.nsteps, converged, self.name,
-                                      {**self.settings(), "walls": "rigid along z"}, time.perf_counter() - t0)
 
 
 def _import_factory(spec: str):
@@ -86,13 +69,17 @@ def _import_factory(spec: str):
 def get_backend(name: str, **options: Any) -> Backend:
     """Return the backend called ``name`` with ``options``.
 
-    * ``emt``: options ``maxstep_A``.
+    * ``surrogate`` (default): SevenNet-0 distilled into a numpy model; options ``maxstep_A``,
+      ``parameters_file``.
+    * ``emt``: workflow tests only (:data:`EMT_CAVEAT`); options ``maxstep_A``.
     * ``mlip``: options ``model`` (default ``7net-0``), ``dispersion`` (None, ``d3-zero``,
       ``d3-bj``), ``d3_cutoff_bohr``; needs the mlip extra (:data:`nafill.workflows.backends.mlip.INSTALL_HINT`).
     * ``vasp``: VASP through custodian (:mod:`nafill.workflows.backends.vasp.backend` lists the options).
     * ``module:factory``: every option is passed to the factory as a keyword argument.
     """
     key = str(name).strip()
+    if key.lower() == "surrogate":
+        return SurrogateBackend(**options)
     if key.lower() == "emt":
         return EmtBackend(**options)
     if key.lower() == "mlip":

@@ -8,6 +8,7 @@ All input is checked (host, backend, policy, output folder) before any energy is
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from nafill.errors import NafillInputError
 from nafill.io import read_structure
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.pores import cavity, orifice, resolve_spacing_nm
-from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.backends.registry import TEST_ONLY_BACKENDS, get_backend
 from nafill.workflows.engine.documents import FillingPath
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.policy import FillingPolicy
@@ -38,15 +39,28 @@ def build_host(spacing_nm=None, host_file=None, supercell=(4, 4), stacking="AB")
     return cavity(s, supercell, stacking)
 
 
+def _evals(cost: dict, name: str | None) -> str:
+    return str(int(cost.get(name, {}).get("evaluations", 0))) if name else "-"
+
+
 def format_table(path: FillingPath) -> str:
-    """Per-step table: n, H (eV), V (V), distinct candidates, relaxed, site kind, wall time."""
-    lines = [f"{'n':>3} {'H (eV)':>9} {'V (V)':>8} {'cand':>5} {'relax':>5} {'fail':>4} {'site':<10} {'t (s)':>6}"]
-    for s in path.step_records():
-        lines.append(
-            f"{s.n_na:>3} {s.formation_enthalpy_eV:9.3f} {s.step_voltage_V:8.3f} {s.n_candidates:>5} "
-            f"{s.n_relaxed:>5} {s.n_failed:>4} {s.site_kind:<10} {s.wall_s:6.2f}"
-        )
-    return "\n".join(lines)
+    """Per-step table: n, H (eV), V (V), distinct candidates, relaxed, site kind, energy+force
+    evaluations of the fill's backend and of the screen (the cheap level), time of the step."""
+    own = path.backend["name"]
+    steps = path.step_records()
+    cheap = next((s.ladder["cheap_backend"] for s in steps if s.ladder), None)
+    head = f"{'n':>3} {'H (eV)':>9} {'V (V)':>8} {'cand':>5} {'relax':>5} {'fail':>4} {'site':<10} {'evals':>6}"
+    head += f" {'screen':>7}" if cheap else ""
+    lines = [head + f" {'t (s)':>7}"]
+    for s in steps:
+        line = (f"{s.n_na:>3} {s.formation_enthalpy_eV:9.3f} {s.step_voltage_V:8.3f} {s.n_candidates:>5} "
+                f"{s.n_relaxed:>5} {s.n_failed:>4} {s.site_kind:<10} {_evals(s.cost, own):>6}")
+        line += f" {_evals(s.cost, cheap):>7}" if cheap else ""
+        lines.append(line + f" {s.elapsed_s or s.wall_s:7.2f}")
+    foot = f"evals: energy+force evaluations of {own}"
+    if cheap:
+        foot += f"; screen: of the cheap level ({cheap}) that searched for it"
+    return "\n".join(lines + [foot])
 
 
 def format_headline(path: FillingPath) -> str:
@@ -72,8 +86,16 @@ def format_headline(path: FillingPath) -> str:
         f"capacity: practical {sm.get('practical_capacity_na')} Na (largest x at the global minimum "
         f"of H, H < 0), theoretical {sm.get('theoretical_capacity_na')} Na (bcc density)"
     )
-    out.append(f"relaxations: {sm.get('n_relaxations')}, wall time {sm.get('wall_s', 0):.1f} s; "
-               f"stopped: {sm.get('stop_reason')}")
+    cost = sm.get("cost") or {}
+    spent = "; ".join(f"{name} {int(c['evaluations'])} evaluations in {int(c['relaxations'])} relaxations "
+                      f"and {int(c['single_points'])} single points" for name, c in cost.items())
+    per_na = sm.get("evaluations_per_na")
+    out.append(f"cost: {spent or 'none recorded'}"
+               + (f" ({per_na:.1f} {path.backend['name']} evaluations per Na)" if per_na is not None else ""))
+    out.append(f"elapsed {sm.get('elapsed_s', sm.get('wall_s', 0)):.1f} s; stopped: {sm.get('stop_reason')}")
+    caveat = TEST_ONLY_BACKENDS.get(path.backend["name"])
+    if caveat:
+        out.insert(0, f"CAVEAT: {caveat}")
     return "\n".join(out)
 
 
@@ -88,11 +110,12 @@ def run_fill_cli(
     ``launchpad_file``) and runs it here, so laptop and cluster runs share one code path;
     ``engine="local"`` runs the in-process loop.
     """
+    t_start = time.perf_counter()
     if engine not in ("fireworks", "local"):
         raise NafillInputError(f"engine = {engine!r} must be 'fireworks' or 'local'")
     host = build_host(spacing_nm, host_file, supercell, stacking)
-    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host))
     backend = get_backend(calculator, **calc_options)
+    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host), backend.name)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NafillInputError(f"--out = {str(out_dir)!r} exists and is not a folder")
@@ -124,5 +147,6 @@ def run_fill_cli(
         click.echo(format_table(path))
         click.echo("")
     click.echo(format_headline(path))
+    click.echo(f"this command took {time.perf_counter() - t_start:.1f} s (references, engine and plot included)")
     click.echo(f"wrote {out_dir / PATH_JSON}, {out_dir / PATH_EXTXYZ}, {png}")
     return path

@@ -58,6 +58,9 @@ class RelaxResult(_Doc):
     """Why the calculation failed (then ``energy_eV`` is None)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Backend-specific results, e.g. ``na_bader_valence`` (VASP)."""
+    n_evaluations: int = 0
+    """Energy+force evaluations spent (ASE relaxations: steps + 1; single points: 1; VASP: ionic
+    steps). 0 when the backend does not report it (then the ionic steps count)."""
 
     @property
     def ok(self) -> bool:
@@ -140,6 +143,14 @@ class StepRecord(_Doc):
     """Cheap-backend relaxations spent by multi-fidelity screening (0: no screening)."""
     n_saved_relaxations: int = 0
     """Expensive relaxations the screening saved (candidates considered minus relaxed)."""
+    cost: dict[str, Any] = field(default_factory=dict)
+    """What the step cost, per backend name: ``evaluations`` (energy+force calls, the unit VASP
+    and ML-potential users pay), ``relaxations``, ``single_points``, ``wall_s``."""
+    ladder: dict[str, Any] | None = None
+    """Fidelity-ladder record: cheap backend, cheap rank of the kept structure, why candidates
+    were added, the correction used and its prediction error (None: single fidelity)."""
+    elapsed_s: float = 0.0
+    """Wall-clock time from the previous step's end (or the run's start) to this step's end, s."""
 
     def atoms(self) -> Atoms:
         return atoms_from_dict(self.structure)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from nafill.workflows.backends.base import Backend
 from nafill.workflows.engine.documents import FillingPath, StepRecord
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.references import references
-from nafill.workflows.engine.steps import PoreFullError, complete_step, plan_step
+from nafill.workflows.engine.steps import PoreFullError, complete_step, extend_step, plan_step
 from nafill.workflows.engine.store import RunStore
 from nafill.workflows.engine.summary import finish
 
@@ -32,7 +32,7 @@ def start_path(
 ) -> FillingPath:
     """A new, empty path: validated policy, references computed (or read from the cache)."""
     capacity = pore_capacity(host)
-    policy.validate(capacity)
+    policy.validate(capacity, backend.name)
     if len(guest_indices(host)):
         raise NafillInputError(
             f"the host already holds {len(guest_indices(host))} Na; start from an empty host"
@@ -66,6 +66,9 @@ def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
     results = backend.relax_many(
         [c.atoms() for c in plan.candidates], policy.fmax_eV_A, policy.max_relax_steps, policy.workers
     )
+    while added := extend_step(path, plan, results):  # the fidelity ladder takes one more
+        results += backend.relax_many([plan.candidates[k].atoms() for k in added], policy.fmax_eV_A,
+                                      policy.max_relax_steps, policy.workers)
     return complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
 
 
@@ -102,6 +105,7 @@ def fill(
         path = start_path(host, backend, policy, use_cache)
         if store is not None:
             store.save(path)
+    path.state["clock_s"] = time.time()  # elapsed time counts from here (a resume restarts it)
     while not path.state.get("finished"):
         record = run_step(path, backend)
         if store is not None:

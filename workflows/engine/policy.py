@@ -8,6 +8,7 @@ from typing import Any
 
 from nafill.errors import NafillInputError, check_int, check_range
 from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.engine.ladder import AUTO, resolve_screen
 from nafill.workflows.engine.parallel import resolve_workers
 
 
@@ -41,10 +42,20 @@ class FillingPolicy:
             small-cluster isomers compete (0 trials: off).
         refine_sigma_A: width of the random displacements, A.
         refine_max_na: last Na count that gets the refinement candidates.
-        screen_calculator: multi-fidelity screening: relax every considered candidate with this
-            cheap backend (e.g. "emt") first and send only the best ``screen_keep`` to the fill's
-            backend, starting from the cheap geometry (replaces the single-point pre-screen).
-        screen_keep: candidates passed on by the screening.
+        screen_calculator: the cheap level of the fidelity ladder. ``"auto"`` (default): ``vasp``
+            is screened by ``mlip`` (else ``surrogate``), ``mlip`` by ``surrogate``, the others not
+            at all; ``None``/``"none"``: a single-fidelity search with the fill's own backend; a
+            backend name: that one. With a screen, the whole search (sites, pre-screen, short and
+            full relaxations, perturbation moves) runs on the cheap backend and the fill's backend
+            relaxes only the best ``screen_keep`` candidates, starting from the cheap geometry,
+            adding one more at a time (see :func:`nafill.workflows.engine.ladder.extend_plan`)
+            up to ``screen_max``.
+        screen_keep: expensive relaxations every step starts with.
+        screen_max: most expensive relaxations per step.
+        screen_margin_eV: take one more candidate when its predicted expensive energy is within
+            this of the best found, eV.
+        screen_learn: correct the cheap energies with what the expensive backend said so far in
+            this run (a fitted offset, slope and per-Na term) before the margin test.
         site_height_A, min_host_distance_A, min_na_distance_A, n_directions: passed to
             :func:`nafill.structures.sites.candidate_sites`.
     """
@@ -64,8 +75,11 @@ class FillingPolicy:
     refine_trials: int = 2
     refine_sigma_A: float = 0.8
     refine_max_na: int = 6
-    screen_calculator: str | None = None
-    screen_keep: int = 2
+    screen_calculator: str | None = AUTO
+    screen_keep: int = 1
+    screen_max: int = 3
+    screen_margin_eV: float = 0.05
+    screen_learn: bool = True
     site_height_A: float = 2.4
     min_host_distance_A: float = 2.0
     min_na_distance_A: float = 2.8
@@ -74,8 +88,9 @@ class FillingPolicy:
     NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience")
     """Fields that may change on resume without changing the path computed so far."""
 
-    def validate(self, capacity: int | None = None) -> FillingPolicy:
-        """Check every value (raising :class:`NafillInputError`); fill ``max_na`` from capacity."""
+    def validate(self, capacity: int | None = None, backend_name: str | None = None) -> FillingPolicy:
+        """Check every value (raising :class:`NafillInputError`); fill ``max_na`` from capacity;
+        resolve ``screen_calculator="auto"`` for the fill's backend ``backend_name``."""
         check_int("n_candidates", self.n_candidates, 1, 10000)
         if self.prescreen is not None:
             check_int("prescreen", self.prescreen, 1, 10000)
@@ -93,11 +108,14 @@ class FillingPolicy:
         check_range("min_host_distance_A", self.min_host_distance_A, 0.5, 4.0, "A")
         check_range("min_na_distance_A", self.min_na_distance_A, 0.5, 5.0, "A")
         check_int("n_directions", self.n_directions, 1, 1000)
-        check_int("screen_keep", self.screen_keep, 1, 10000)
+        check_int("screen_keep", self.screen_keep, 1, 100)
+        check_int("screen_max", self.screen_max, self.screen_keep, 100)
+        check_range("screen_margin_eV", self.screen_margin_eV, 0.0, 10.0, "eV")
+        self.screen_calculator = resolve_screen(self.screen_calculator, backend_name)
         check_int("refine_trials", self.refine_trials, 0, 1000)
         check_int("refine_max_na", self.refine_max_na, 0, 100000)
         check_range("refine_sigma_A", self.refine_sigma_A, 0.0, 3.0, "A", lo_inclusive=False)
-        if self.screen_calculator is not None:
+        if self.screen_calculator not in (None, AUTO):
             get_backend(self.screen_calculator)  # unknown names and missing extras fail now
         if capacity is not None:
             if capacity < 1:

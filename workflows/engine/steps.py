@@ -18,7 +18,7 @@ The loop around it is :mod:`nafill.workflows.engine.loop`; FireWorks calls :func
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,9 @@ from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.base import Backend
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult, StepRecord
+from nafill.workflows.engine.ladder import Correction, CostMeter, extend_plan, resolve_screen
 from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.engine.references import references
 from nafill.workflows.engine.summary import stop_reason, summarize
 
 
@@ -76,6 +78,12 @@ class StepPlan:
     """Cheap-backend relaxations of the multi-fidelity screening."""
     n_after_screen: int = 0
     """Candidates the screening passed on to the fill's backend."""
+    cost: dict[str, Any] = field(default_factory=dict)
+    """Evaluations, relaxations and wall time the planning spent, per backend."""
+    reserve: list[CandidatePlan] = field(default_factory=list)
+    """Cheap-ranked candidates the ladder may still send to the expensive backend, best first."""
+    screen: dict[str, Any] = field(default_factory=dict)
+    """Ladder bookkeeping: cheap backend, its host energy, why candidates were added."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +92,7 @@ class StepPlan:
     def from_dict(cls, d: dict[str, Any]) -> StepPlan:
         d = dict(d)
         d["candidates"] = [CandidatePlan(**c) for c in d["candidates"]]
+        d["reserve"] = [CandidatePlan(**c) for c in d.get("reserve", [])]
         return cls(**d)
 
 
@@ -93,9 +102,19 @@ def step_seed(seed: int, n_na: int, parent_rank: int) -> int:
 
 
 def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
-    """Propose, cap and (optionally) pre-screen the candidates of the next step of ``path``."""
+    """Propose, cap, pre-screen and (with a fidelity ladder) rank the candidates of the next step.
+
+    Without a screen, the pre-screen (single points, short relaxations) runs on ``backend``, the
+    fill's own. With one (``policy.screen_calculator``), every calculation here runs on the cheap
+    backend: the pre-screen, the perturbation moves and full relaxations of what survives; the
+    plan then holds the best ``screen_keep`` cheap-relaxed structures for the expensive backend
+    and the next ones, up to ``screen_max``, in ``reserve``. ``backend`` is not called then.
+    """
     t0 = time.perf_counter()
     policy = FillingPolicy.from_dict(path.policy)
+    cheap_name = resolve_screen(policy.screen_calculator, path.backend.get("name"))
+    search = get_backend(cheap_name) if cheap_name else backend
+    meter = CostMeter()
     beam = path.state["beam"]
     n_na = len(path.steps) + 1
     plans: list[CandidatePlan] = []
@@ -130,19 +149,14 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         )
     n_considered = len(plans)
     prescreen: list[float] = []
-    n_screened = 0
-    n_after_screen = 0
-    if policy.screen_calculator is not None:
-        plans, prescreen = _screen(plans, policy)
-        n_screened = n_considered
-        n_after_screen = len(plans)
-    elif policy.prescreen is not None and len(plans) > policy.prescreen:
-        if backend is None:
+    if policy.prescreen is not None and len(plans) > policy.prescreen:
+        if search is None:
             raise ValueError("pre-screening needs a backend")
         # stage 1: single points at the raw sites
         energies = []
         for p in plans:
-            r = backend.single_point(p.atoms())
+            r = search.single_point(p.atoms())
+            meter.add(search.name, r, single_point=True)
             energies.append(np.inf if not r.ok else r.energy_eV)
         stage = [1] * len(plans)
         # stage 2: the best ``prescreen_pool`` relax the new Na alone (everything else frozen) for
@@ -152,7 +166,8 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
             pool = np.argsort(np.asarray(energies), kind="stable")[: policy.prescreen_pool]
             for k in sorted(pool):
                 a = plans[k].atoms()
-                r = backend.relax(a, policy.fmax_eV_A, policy.prescreen_steps, fixed=list(range(len(a) - 1)))
+                r = search.relax(a, policy.fmax_eV_A, policy.prescreen_steps, fixed=list(range(len(a) - 1)))
+                meter.add(search.name, r)
                 if r.ok:
                     plans[k].structure = r.structure
                     energies[k], stage[k] = r.energy_eV, 0
@@ -163,8 +178,15 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         plans = [plans[k] for k in sorted(order[: policy.prescreen])]
     if policy.refine_trials and n_na <= policy.refine_max_na and n_na > 1:
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
+    reserve: list[CandidatePlan] = []
+    screen: dict[str, Any] = {}
+    n_screened = n_after_screen = 0
+    if cheap_name:
+        n_screened = len(plans)
+        plans, reserve, screen = _screen(path, plans, policy, search, meter)
+        n_after_screen = len(plans)
     return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,
-                    n_considered, n_screened, n_after_screen)
+                    n_considered, n_screened, n_after_screen, meter.as_dict(), reserve, screen)
 
 
 def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> list[CandidatePlan]:
@@ -181,22 +203,29 @@ def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
     return out
 
 
-def _screen(plans: list[CandidatePlan], policy: FillingPolicy) -> tuple[list[CandidatePlan], list[float]]:
-    """Relax every candidate with the cheap backend; keep the best ``screen_keep`` at their cheap
-    geometry (the expensive relaxations start from there)."""
-    cheap = get_backend(policy.screen_calculator)
+def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy, cheap: Backend,
+            meter: CostMeter) -> tuple[list[CandidatePlan], list[CandidatePlan], dict[str, Any]]:
+    """Relax the surviving candidates fully with the cheap backend and rank them: the best
+    ``screen_keep`` go to the expensive backend (starting from the cheap geometry), the next ones
+    up to ``screen_max`` wait in reserve."""
     results = cheap.relax_many([p.atoms() for p in plans], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
+    for r in results:
+        meter.add(cheap.name, r)
     energies = [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in results]
-    keep = sorted(np.argsort(np.asarray(energies), kind="stable")[: policy.screen_keep])
-    kept = []
-    for k in keep:
-        if not np.isfinite(energies[k]):
-            continue
+    ranked = []
+    seen: list[float] = []
+    for k in np.argsort(np.asarray(energies), kind="stable"):
+        if not np.isfinite(energies[k]) or any(abs(energies[k] - e) < ENERGY_DEDUP_EV for e in seen):
+            continue  # failed, or the same minimum reached from two starts
+        seen.append(float(energies[k]))
         p = plans[k]
-        kept.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
-    if not kept:
-        raise NafillRunError(f"the screening backend {policy.screen_calculator!r} failed on every candidate")
-    return kept, [float(e) for e in energies]
+        ranked.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
+    if not ranked:
+        raise NafillRunError(f"the screening backend {cheap.name!r} failed on every candidate")
+    e_host_cheap = references(cheap, path.host_atoms())["e_host_eV"]
+    screen = {"backend": cheap.name, "e_host_cheap_eV": float(e_host_cheap),
+              "cheap_energies_eV": [float(e) for e in energies], "added": []}
+    return ranked[: policy.screen_keep], ranked[policy.screen_keep: policy.screen_max], screen
 
 
 # ----------------------------------------------------------------------------- complete
@@ -213,6 +242,32 @@ def check_kept_structure(atoms: Atoms, min_host_distance_A: float = MIN_NA_C_DIS
     if (d < min_host_distance_A).any():
         return f"a Na is {d.min():.2f} A from the host (< {min_host_distance_A} A)"
     return None
+
+
+def _kept_ok(results: list[RelaxResult]) -> list[bool]:
+    return [bool(r.ok and check_kept_structure(r.atoms()) is None) for r in results]
+
+
+def _step_pairs(plan: StepPlan, results: list[RelaxResult], kept_ok: list[bool], e_host_eV: float) -> list[list[float]]:
+    """``[x, E_cheap - E_cheap(host), E_exp - E_exp(host)]`` of this step's ladder candidates."""
+    e_host_cheap = plan.screen["e_host_cheap_eV"]
+    return [[plan.n_na, c.prescreen_energy_eV - e_host_cheap, r.energy_eV - e_host_eV]
+            for c, r, good in zip(plan.candidates, results, kept_ok) if good and c.prescreen_energy_eV is not None]
+
+
+def extend_step(path: FillingPath, plan: StepPlan, results: list[RelaxResult]) -> list[int]:
+    """The ladder's adaptive rule for one step (every engine calls this after each round of
+    expensive relaxations): indices of the candidates added to ``plan`` (empty: decided)."""
+    if not plan.screen or not plan.reserve:
+        return []
+    policy = FillingPolicy.from_dict(path.policy)
+    kept_ok = _kept_ok(results)
+    correction = None
+    if policy.screen_learn:
+        pairs = path.state.get("ladder_pairs", []) + _step_pairs(plan, results, kept_ok, path.reference["e_host_eV"])
+        correction = Correction.fit(pairs)
+    return extend_plan(plan, results, kept_ok, policy, correction, plan.screen["e_host_cheap_eV"],
+                       path.reference["e_host_eV"])
 
 
 def complete_step(
@@ -259,6 +314,13 @@ def complete_step(
     h = e_best - ref["e_host_eV"] - n * ref["mu_na_eV"]
     v = -(e_best - e_prev - ref["mu_na_eV"])
     corrections = [c for r in results for c in r.corrections]
+    meter = CostMeter(plan.cost)
+    for r in results:
+        meter.add(path.backend.get("name", r.backend), r)
+    ladder = _ladder_record(path, plan, results, k_best, policy) if plan.screen else None
+    now = time.time()
+    step_wall = float(plan.wall_s + sum(r.wall_s for r in results) if wall_s is None else wall_s)
+    clock = path.state.get("clock_s")
     record = StepRecord(
         n_na=n,
         energy_eV=e_best,
@@ -266,7 +328,7 @@ def complete_step(
         step_voltage_V=float(v),
         n_candidates=plan.n_candidates,
         n_relaxed=len(results),
-        wall_s=float(plan.wall_s + sum(r.wall_s for r in results) if wall_s is None else wall_s),
+        wall_s=step_wall,
         site_A=plan.candidates[k_best].site_A,
         site_kind=plan.candidates[k_best].site_kind,
         n_proposed=plan.n_proposed,
@@ -285,8 +347,12 @@ def complete_step(
         structure=best.structure,
         n_screened=plan.n_screened,
         n_saved_relaxations=max(plan.n_considered - plan.n_after_screen, 0) if plan.n_screened else 0,
+        cost=meter.as_dict(),
+        ladder=ladder,
+        elapsed_s=float(now - clock) if clock else step_wall,
     )
     path.steps.append(record.as_dict())
+    path.state["clock_s"] = now
     path.state["beam"] = [
         {"energy_eV": e, "parent_rank": p, "structure": results[k].structure} for e, p, k in chosen
     ]
@@ -296,3 +362,29 @@ def complete_step(
     path.summary = summarize(path)
     return record
 
+
+def _ladder_record(path: FillingPath, plan: StepPlan, results: list[RelaxResult], k_best: int,
+                   policy: FillingPolicy) -> dict[str, Any]:
+    """What the ladder did this step, and how well the cheap level predicted the expensive one;
+    also files this step's cheap/expensive pairs for the run's correction."""
+    e_host, e_host_cheap = path.reference["e_host_eV"], plan.screen["e_host_cheap_eV"]
+    history = list(path.state.get("ladder_pairs", []))
+    before = Correction.fit(history)  # what the run knew before this step
+    cheap = [c.prescreen_energy_eV for c in plan.candidates]
+    kept_ok = _kept_ok(results)
+    cheap_rank = sorted(range(len(cheap)), key=lambda k: cheap[k]).index(k_best)
+    c_rel = cheap[k_best] - e_host_cheap
+    e_rel = results[k_best].energy_eV - e_host
+    path.state["ladder_pairs"] = history + _step_pairs(plan, results, kept_ok, e_host)
+    return {
+        "cheap_backend": plan.screen["backend"],
+        "learn": bool(policy.screen_learn),
+        "n_expensive": len(results),
+        "n_reserve_left": len(plan.reserve),
+        "added": list(plan.screen.get("added", [])),
+        "cheap_rank_of_kept": int(cheap_rank),
+        "agree": cheap_rank == 0,
+        "correction_before": before.as_dict(),
+        "prediction_error_eV": float(before.predict(c_rel, plan.n_na) - e_rel),
+        "prediction_error_uncorrected_eV": float(c_rel - e_rel),
+    }

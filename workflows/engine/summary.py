@@ -9,6 +9,7 @@ import numpy as np
 
 from nafill.analysis.profile import nucleation_barrier, practical_capacity
 from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.engine.ladder import CostMeter
 from nafill.workflows.engine.policy import FillingPolicy
 
 
@@ -37,6 +38,22 @@ def stop_reason(path: FillingPath) -> str | None:
     return None
 
 
+def run_cost(path: FillingPath) -> dict[str, dict[str, float]]:
+    """Evaluations, relaxations, single points and wall time (s) of the whole run, per backend."""
+    meter = CostMeter()
+    for s in path.steps:
+        meter.merge(s.get("cost") or {})
+    return meter.as_dict()
+
+
+def evaluations_per_na(path: FillingPath) -> float | None:
+    """Energy+force evaluations of the fill's own backend per Na added (the unit users pay)."""
+    if not path.steps:
+        return None
+    own = run_cost(path).get(path.backend.get("name", ""), {})
+    return float(own.get("evaluations", 0)) / len(path.steps)
+
+
 def summarize(path: FillingPath) -> dict[str, Any]:
     """Headline numbers of a (partial) path: barrier, critical size, capacities."""
     if not path.steps:
@@ -55,6 +72,9 @@ def summarize(path: FillingPath) -> dict[str, Any]:
         "practical_capacity_na": practical_capacity(h, n),
         "theoretical_capacity_na": path.reference.get("theoretical_capacity_na"),
         "n_relaxations": int(sum(s["n_relaxed"] for s in path.steps)),
+        "cost": run_cost(path),
+        "evaluations_per_na": evaluations_per_na(path),
+        "elapsed_s": float(sum(s.get("elapsed_s") or s["wall_s"] for s in path.steps)),
         "wall_s": float(sum(s["wall_s"] for s in path.steps)),
         "finished": bool(path.state.get("finished")),
         "stop_reason": path.state.get("stop_reason"),

@@ -63,8 +63,8 @@ def filling_workflow(
         key: identity stored in the metadata (``nafill fill`` uses it to resume its own run).
     """
     policy = policy or FillingPolicy()
-    policy.validate(pore_capacity(host))
     be = get_backend(backend, **(backend_options or {}))  # refuses unknown names/missing extras now
+    policy.validate(pore_capacity(host), be.name)
     if batch_size == "default":
         batch_size = DEFAULT_BATCH.get(backend, None)
     if batch_size is not None:

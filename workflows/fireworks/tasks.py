@@ -27,7 +27,7 @@ from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult
 from nafill.workflows.engine.loop import start_path
 from nafill.workflows.engine.policy import FillingPolicy
-from nafill.workflows.engine.steps import PoreFullError, StepPlan, complete_step, plan_step
+from nafill.workflows.engine.steps import PoreFullError, StepPlan, complete_step, extend_step, plan_step
 from nafill.workflows.engine.summary import finish
 from nafill.workflows.fireworks.env import Firework, FiretaskBase, FWAction, Workflow, explicit_serialize
 from nafill.workflows.fireworks.launchpad import results_collection
@@ -93,6 +93,31 @@ def plan_firework(settings: dict[str, Any], n_na: int) -> Firework:
     return make_firework(PlanStepTask(n_na=n_na), settings, f"{settings.get('name', 'fill')}: plan {n_na}")
 
 
+def relax_and_select(settings: dict[str, Any], plan: StepPlan, indices: list[int],
+                     results_so_far: list[dict[str, Any]] | None = None) -> Workflow:
+    """Relax Fireworks for ``plan.candidates[indices]`` (one per candidate, or batched) and the
+    select Firework after them (it receives ``results_so_far`` plus what the relaxations push)."""
+    n_na = plan.n_na
+    batch = settings.get("batch_size") or len(indices)
+    name = settings.get("name", "fill")
+    relax_fws = []
+    for start in range(0, len(indices), batch):
+        idx = indices[start:start + batch]
+        relax_fws.append(make_firework(
+            RelaxCandidatesTask(n_na=n_na, indices=idx, candidates=[plan.candidates[k].structure for k in idx]),
+            settings, f"{name}: relax {n_na}.{idx[0]}-{idx[-1]}"))
+    light = plan.as_dict()
+    for c in light["candidates"]:
+        c["structure"] = None  # the relaxed structures arrive with the results; keep the spec small
+    spec = {"_allow_fizzled_parents": True}
+    if results_so_far:
+        spec[RESULTS_KEY] = list(results_so_far)
+    round_ = len(plan.screen.get("added", [])) if plan.screen else 0
+    select = make_firework(SelectStepTask(plan=light), settings,
+                           f"{name}: select {n_na}" + (f" (round {round_ + 1})" if round_ else ""), spec)
+    return Workflow(relax_fws + [select], {fw: [select] for fw in relax_fws})
+
+
 def _injected(settings: dict[str, Any], n_na: int, indices: list[int]) -> bool:
     faults = (settings.get("fault_injection") or {}).get("fizzle_relax", [])
     return any([n_na, k] in faults or (n_na, k) in faults for k in indices)
@@ -141,22 +166,7 @@ class PlanStepTask(FiretaskBase):
             return FWAction(stored_data={"summary": path.summary})
         if plan.n_na != n_na:
             raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
-        batch = settings.get("batch_size") or len(plan.candidates)
-        name = settings.get("name", "fill")
-        relax_fws = []
-        for start in range(0, len(plan.candidates), batch):
-            idx = list(range(start, min(start + batch, len(plan.candidates))))
-            relax_fws.append(make_firework(
-                RelaxCandidatesTask(n_na=n_na, indices=idx,
-                                    candidates=[plan.candidates[k].structure for k in idx]),
-                settings, f"{name}: relax {n_na}.{idx[0]}-{idx[-1]}"))
-        light = plan.as_dict()
-        for c in light["candidates"]:
-            c["structure"] = None  # the relaxed structures arrive with the results; keep the spec small
-        select = make_firework(SelectStepTask(plan=light), settings, f"{name}: select {n_na}",
-                               {"_allow_fizzled_parents": True})
-        wf = Workflow(relax_fws + [select], {fw: [select] for fw in relax_fws})
-        return FWAction(additions=[wf])
+        return FWAction(additions=[relax_and_select(settings, plan, list(range(len(plan.candidates))))])
 
 
 @explicit_serialize
@@ -198,6 +208,9 @@ class SelectStepTask(FiretaskBase):
                 by_index.get(k) or RelaxResult.failed(backend_name, {}, "relaxation Firework fizzled")
                 for k in range(len(plan.candidates))
             ]
+            added = extend_step(path, plan, results)
+            if added:  # the fidelity ladder takes one more: relax it in its own Firework, select again
+                return FWAction(additions=[relax_and_select(settings, plan, added, fw_spec.get(RESULTS_KEY, []))])
             try:
                 complete_step(path, plan, results)
             except NafillRunError as exc:

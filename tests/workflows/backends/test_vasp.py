@@ -156,7 +156,7 @@ def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
     from nafill.workflows.fireworks.launchpad import open_launchpad
 
     monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(tmp_path / "store.json"))
-    policy = dict(max_na=3, n_candidates=3, prescreen=None)
+    policy = dict(max_na=3, n_candidates=3, prescreen=None, screen_calculator=None)  # single fidelity
     options = dict(vasp_cmd=">>vasp_cmd<<", potcar_spec=True, polling_s=0.05, bader=False,
                    workdir=str(tmp_path / "runs"))
     wf = filling_workflow(cavity(1.05), "vasp", options, FillingPolicy(**policy))

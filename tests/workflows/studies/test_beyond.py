@@ -1,4 +1,4 @@
-"""Beyond the protocol: phonopy free energies, orifice NEB, multi-fidelity screening."""
+"""Beyond the protocol: phonopy free energies, orifice NEB."""
 
 import json
 
@@ -106,21 +106,3 @@ def test_thermo_cli(tmp_path, capsys):
     assert "G(300K) eV" in text and "imaginary modes" in text  # the emt bcc warning
     assert (run / "thermo.json").exists() and (run / "thermo.png").exists()
     assert main(["thermo", str(run), "--temperatures", "-5"]) == 2
-
-
-def test_multifidelity_screening_records_savings():
-    emt = get_backend("emt")
-    screened = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator="emt", screen_keep=2,
-                                                     refine_trials=0))
-    exhaustive = fill(cavity(1.19), emt, FillingPolicy(max_na=4, prescreen=None, refine_trials=0))
-    # screening with the same backend cannot change the choice
-    assert [s["energy_eV"] for s in screened.steps] == pytest.approx([s["energy_eV"] for s in exhaustive.steps],
-                                                                       abs=1e-6)
-    for s in screened.steps[1:]:
-        assert s["n_relaxed"] <= 2
-        assert s["n_screened"] > s["n_relaxed"]
-        assert s["n_saved_relaxations"] == s["n_screened"] - s["n_relaxed"]
-    from nafill.errors import NafillInputError
-
-    with pytest.raises(NafillInputError, match="calculator = 'nope'"):
-        FillingPolicy(screen_calculator="nope").validate()

@@ -54,7 +54,7 @@ NA_C = RadialBasis(np.linspace(1.9, 6.0, 10), 0.45, 6.5)
 CORE_NA_NA = (2.0, 2.6)   # A eV/A^3, r_c A
 CORE_NA_C = (4.0, 1.8)
 HIDDEN = (24, 24)
-WEIGHTS = {"bcc": 30.0, "bcc-rattled": 5.0, "atom": 10.0}
+WEIGHTS = {"bcc": 300.0, "bcc-rattled": 10.0, "atom": 10.0, "one-wall": 5.0, "pore-scan": 5.0, "pore-relax": 5.0}
 
 
 def host_key(atoms) -> str:

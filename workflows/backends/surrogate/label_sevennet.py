@@ -148,6 +148,7 @@ class Labeller:
         c0 = self.n_calls
         frames = fn(name)
         write(path, frames, format="extxyz")
+        (self.out / f"{name}.partial.extxyz").unlink(missing_ok=True)
         with self.done_file.open("a") as fh:
             fh.write(name + "\n")
         self.done.add(name)
@@ -299,6 +300,7 @@ def fill_frames(lab: Labeller, name: str, spacing_nm: float, max_na: int, n_cand
                                  "energy_eV": energies[best], "calls": lab.n_calls - calls0})
         print(f"  {name} x={x}: E={energies[best]:.4f} calls={lab.n_calls - calls0}", flush=True)
         (lab.out / f"{name}.json").write_text(json.dumps(summary, indent=1))
+        write(lab.out / f"{name}.partial.extxyz", frames, format="extxyz")  # usable if cut short
     return frames
 
 

@@ -1,0 +1,79 @@
+"""The fidelity ladder: defaults, the run-learned correction, cost accounting, the adaptive rule."""
+
+import numpy as np
+import pytest
+
+from nafill.errors import NafillInputError
+from nafill.structures.pores import cavity
+from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.engine.ladder import Correction, default_screen, resolve_screen
+from nafill.workflows.engine.loop import fill
+from nafill.workflows.engine.policy import FillingPolicy
+
+# the emt calculator under another name: a "cheap" level whose energies equal the expensive one's
+EMT_TWIN = "nafill.workflows.backends.emt_surrogate:NaCarbonEMT"
+
+
+def test_default_screens_follow_the_cost_of_the_backend():
+    assert default_screen("mlip") == "surrogate"
+    assert default_screen("vasp") in ("mlip", "surrogate")
+    assert default_screen("surrogate") is None and default_screen("emt") is None
+    assert resolve_screen("auto", "mlip") == "surrogate"
+    assert resolve_screen("none", "mlip") is None
+    assert resolve_screen("emt", "emt") is None  # screening a backend with itself screens nothing
+    assert FillingPolicy().validate(None, "mlip").screen_calculator == "surrogate"
+    with pytest.raises(NafillInputError, match="screen_max = 1"):
+        FillingPolicy(screen_keep=2, screen_max=1).validate()
+    with pytest.raises(NafillInputError, match="calculator = 'nope'"):
+        FillingPolicy(screen_calculator="nope").validate()
+
+
+def test_correction_recovers_a_linear_map_and_stays_put_on_few_pairs():
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 12, 40)
+    c = rng.normal(0, 2, 40)
+    e = 0.3 + 0.8 * c + 0.05 * x
+    fit = Correction.fit(np.column_stack([x, c, e]).tolist(), ridge=1e-6)
+    assert (fit.a, fit.b, fit.c) == pytest.approx((0.3, 0.8, 0.05), abs=1e-4)
+    two = Correction.fit([[1, 0.0, 0.5], [2, 1.0, 1.7]])
+    assert two.b == 1.0 and two.a == pytest.approx(0.6)  # a mean offset only
+    assert Correction.fit([]).predict(1.5, 3) == 1.5
+
+
+def test_ladder_with_an_exact_cheap_level_costs_one_expensive_relaxation_per_na():
+    """A cheap level with the expensive one's energies: the expensive relaxation starts at the
+    minimum (1-2 evaluations), nothing is added, and the path equals the single-fidelity one."""
+    emt = get_backend("emt")
+    ladder = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=EMT_TWIN, screen_margin_eV=0.0))
+    single = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=None))
+    assert [s["energy_eV"] for s in ladder.steps] == pytest.approx([s["energy_eV"] for s in single.steps], abs=1e-6)
+    for s in ladder.steps:
+        assert s["n_relaxed"] == 1 and s["ladder"]["agree"] and s["ladder"]["added"] == []
+        assert s["cost"]["emt"]["evaluations"] <= 3
+        assert s["cost"][EMT_TWIN]["relaxations"] >= 1
+        assert abs(s["ladder"]["prediction_error_eV"]) < 1e-6 or s["n_na"] == 1
+    total = ladder.summary["cost"]
+    assert total["emt"]["evaluations"] == sum(s["cost"]["emt"]["evaluations"] for s in ladder.steps)
+    assert ladder.summary["evaluations_per_na"] == pytest.approx(total["emt"]["evaluations"] / 4)
+    # the single-fidelity search pays its pre-screen with the fill's own backend
+    assert single.summary["cost"]["emt"]["single_points"] > 0
+    assert all(s["ladder"] is None for s in single.steps)
+
+
+def test_ladder_adds_candidates_when_the_levels_disagree_and_caps_them(tmp_path):
+    """surrogate (cheap) vs emt (expensive) disagree: the rule adds candidates, never past screen_max;
+    the run resumes to the same path after losing its last step."""
+    emt = get_backend("emt")
+    policy = dict(max_na=5, screen_calculator="surrogate", screen_max=3)
+    path = fill(cavity(1.19), emt, FillingPolicy(**policy), out_dir=tmp_path / "r")
+    n_exp = [s["n_relaxed"] for s in path.steps]
+    assert max(n_exp) <= 3 and any(n > 1 for n in n_exp)
+    for s in path.steps:
+        assert s["n_relaxed"] == 1 + len(s["ladder"]["added"])
+        assert set(s["cost"]) == {"emt", "surrogate"}
+    assert len(path.state["ladder_pairs"]) >= 5
+    # a run stopped after 3 Na and extended to 5 gives the same path (the correction's state resumes)
+    fill(cavity(1.19), emt, FillingPolicy(**{**policy, "max_na": 3}), out_dir=tmp_path / "s")
+    again = fill(cavity(1.19), emt, FillingPolicy(**policy), out_dir=tmp_path / "s")
+    assert [s["energy_eV"] for s in again.steps] == [s["energy_eV"] for s in path.steps]
+    assert [s["n_relaxed"] for s in again.steps] == n_exp

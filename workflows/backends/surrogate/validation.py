@@ -1,0 +1,164 @@
+"""How closely the ``surrogate`` backend reproduces SevenNet-0, on structures not used in the fit.
+
+Every comparison here reads SevenNet-0's numbers from the labelled held-out data
+(``training/``: the naive reference fills of the 1.19 and 1.82 nm cavities, orifice fills at
+0.45 and 0.60 nm, test isomers of Na_n clusters) and from ``training/sevennet_reference.json``
+(bcc Na, the free atom, one Na on one wall), so no SevenNet run is needed to validate.
+``benchmarks/surrogate_accuracy.py`` prints the whole table; the tests check a subset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.io import read
+from scipy.stats import spearmanr
+
+from nafill.analysis.profile import nucleation_barrier
+from nafill.structures.geometry import guest_indices
+from nafill.structures.graphene import graphene_bilayer
+from nafill.structures.sites import add_guest, hexagon_centres
+
+TRAINING_DIR = Path(__file__).resolve().parent / "training"
+REFERENCE_FILE = TRAINING_DIR / "sevennet_reference.json"
+
+
+def _read(name: str) -> list[Atoms]:
+    for suffix in (".extxyz", ".extxyz.gz"):
+        p = TRAINING_DIR / f"{name}{suffix}"
+        if p.exists():
+            return read(p, index=":")
+    raise FileNotFoundError(f"{TRAINING_DIR}/{name}.extxyz(.gz) is missing: run the labelling script")
+
+
+def one_wall_start() -> tuple[Atoms, Atoms]:
+    """One graphene sheet (the lower wall of a 4x4 bilayer) and it with one Na 2.4 A above a hollow."""
+    pair = graphene_bilayer(1.0, (4, 4))
+    hollow = hexagon_centres(pair, 1)[0]
+    sheet = pair[[i for i, t in enumerate(pair.get_tags()) if t == 1]]
+    z = sheet.positions[:, 2].mean()
+    return sheet, add_guest(sheet, np.array([hollow[0] + 0.2, hollow[1], z + 2.4]))
+
+
+def reference_numbers(backend) -> dict[str, Any]:
+    """bcc Na, free atom and one-Na-on-a-wall numbers of ``backend`` (the same recipe for both)."""
+    bcc = backend.bulk_na()
+    atom = Atoms("Na", positions=[[7.5, 7.5, 7.5]], cell=[15, 15, 15], pbc=False)
+    e_atom = backend.single_point(atom).energy_eV
+    sheet, start = one_wall_start()
+    e_sheet = backend.single_point(sheet).energy_eV
+    r = backend.relax(start, 0.01, 300)
+    a = r.atoms()
+    height = float(a.positions[-1, 2] - a.positions[:-1, 2].mean())
+    return {"bcc_lattice_A": bcc.lattice_A, "mu_na_eV": bcc.energy_per_atom_eV,
+            "bcc_bulk_modulus_GPa": bcc.bulk_modulus_GPa, "e_atom_eV": e_atom,
+            "cohesive_energy_eV": e_atom - bcc.energy_per_atom_eV,
+            "one_wall_height_A": height, "one_wall_h1_eV": r.energy_eV - e_sheet - bcc.energy_per_atom_eV}
+
+
+def sevennet_reference() -> dict[str, Any]:
+    """SevenNet-0's reference numbers (computed once with the mlip backend, then read back)."""
+    if REFERENCE_FILE.exists():
+        return json.loads(REFERENCE_FILE.read_text())
+    from nafill.workflows.backends.registry import get_backend  # lazy: needs the mlip extra
+
+    ref = reference_numbers(get_backend("mlip"))
+    REFERENCE_FILE.write_text(json.dumps(ref, indent=1))
+    return ref
+
+
+@dataclass
+class HeldOutFill:
+    """A SevenNet-0 fill from the held-out set: host, every step's candidates, the kept ones."""
+
+    name: str
+    spacing_nm: float
+    host: Atoms
+    e_host_eV: float
+    candidates: dict[int, list[Atoms]] = field(default_factory=dict)
+
+    def kept(self, x: int) -> Atoms:
+        return next(a for a in self.candidates[x] if a.info.get("kept"))
+
+    @property
+    def n_max(self) -> int:
+        return max(self.candidates)
+
+    def h_sevennet(self, mu_eV: float) -> np.ndarray:
+        return np.array([self.kept(x).get_potential_energy() - self.e_host_eV - x * mu_eV
+                         for x in range(1, self.n_max + 1)])
+
+
+def held_out_fill(name: str) -> HeldOutFill:
+    frames = _read(name)
+    host = next(a for a in frames if a.info.get("step") == 0)
+    fill = HeldOutFill(name, float(host.info["spacing_nm"]), host, host.get_potential_energy())
+    for a in frames:
+        x = int(a.info.get("step", 0))
+        if x > 0 and a.info.get("final"):
+            fill.candidates.setdefault(x, []).append(a)
+    return fill
+
+
+def _bare(a: Atoms) -> Atoms:
+    b = a.copy()
+    b.calc = None
+    return b
+
+
+def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | None = None,
+                      fmax_eV_A: float = 0.05) -> np.ndarray:
+    """H(x) of SevenNet-0's kept structures, each re-relaxed by ``backend`` (eV)."""
+    e0 = backend.single_point(_bare(fill.host)).energy_eV
+    n = min(n_max or fill.n_max, fill.n_max)
+    out = []
+    for x in range(1, n + 1):
+        r = backend.relax(_bare(fill.kept(x)), fmax_eV_A, 500)
+        out.append(r.energy_eV - e0 - x * mu_eV)
+    return np.array(out)
+
+
+def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, fmax_eV_A: float = 0.05) -> list[dict[str, Any]]:
+    """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
+    re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
+    lowest or within ``tol_eV`` of it."""
+    rows = []
+    for x in sorted(fill.candidates):
+        cands = fill.candidates[x]
+        if len(cands) < 3:
+            continue
+        e7 = np.array([a.get_potential_energy() for a in cands])
+        es = np.array([backend.relax(_bare(a), fmax_eV_A, 500).energy_eV for a in cands])
+        rho = float(spearmanr(e7, es).statistic)
+        pick = int(np.argmin(es))
+        rows.append({"fill": fill.name, "x": x, "n": len(cands), "rho": rho,
+                     "same_choice": bool(e7[pick] - e7.min() <= tol_eV), "miss_eV": float(e7[pick] - e7.min())})
+    return rows
+
+
+def cluster_errors(backend, fmax_eV_A: float = 0.02) -> list[dict[str, Any]]:
+    """Na_n in vacuum (test isomers): energy per atom of SevenNet-0's lowest test isomer and of
+    ``backend`` re-relaxing it (eV/atom)."""
+    frames = [a for a in _read("clusters") if a.info.get("split") == "test" and a.info.get("final")]
+    rows = []
+    for n in sorted({int(a.info["n_na"]) for a in frames}):
+        best = min((a for a in frames if int(a.info["n_na"]) == n), key=lambda a: a.get_potential_energy())
+        r = backend.relax(_bare(best), fmax_eV_A, 500, fixed=[])
+        rows.append({"n": n, "sevennet_eV_atom": best.get_potential_energy() / n,
+                     "surrogate_eV_atom": r.energy_eV / n,
+                     "error_eV_atom": r.energy_eV / n - best.get_potential_energy() / n})
+    return rows
+
+
+def barrier_summary(h: np.ndarray, tol_eV: float = 0.05) -> dict[str, Any]:
+    nuc = nucleation_barrier(h, tol_eV=tol_eV)
+    return {"status": nuc.status, "barrier_eV": nuc.barrier_eV, "critical_size": nuc.critical_size}
+
+
+def guest_count(a: Atoms) -> int:
+    return len(guest_indices(a))

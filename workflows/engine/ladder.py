@@ -1,0 +1,155 @@
+"""The fidelity ladder: a cheap backend searches, the expensive one relaxes only what decides the path.
+
+* :func:`default_screen` picks the cheap level of a fill's backend (``vasp`` -> ``mlip`` when
+  installed, else ``surrogate``; ``mlip`` -> ``surrogate``; ``surrogate``, ``emt`` and any other
+  ASE calculator: none, a single-fidelity search).
+* :class:`CostMeter` counts what costs, per backend: energy+force evaluations (ionic steps; a
+  single point is one), relaxations, single points and wall time.
+* :class:`Correction` is the run-learned map from cheap to expensive energies,
+  ``E_exp - E_exp(host) ~ a + b (E_cheap - E_cheap(host)) + c x``, refitted before every step on
+  every pair the run has relaxed with both levels (ridge towards a = 0, b = 1, c = 0, so that a
+  few pairs cannot swing it).
+* :func:`extend_plan` is the adaptive rule: after the expensive relaxations of a step, take one
+  more cheap-ranked candidate when the expensive ranking disagrees with the cheap one, or when
+  the next candidate's predicted expensive energy lies within ``screen_margin_eV`` of the best
+  found, up to ``screen_max`` expensive relaxations per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nafill.workflows.backends.mlip import mlip_available
+from nafill.workflows.engine.documents import RelaxResult
+
+AUTO = "auto"
+NO_SCREEN = ("none", "off", "")
+
+
+def default_screen(backend_name: str) -> str | None:
+    """The cheap level that screens ``backend_name`` by default (None: no screening)."""
+    name = str(backend_name).lower()
+    if name == "vasp":
+        return "mlip" if mlip_available() else "surrogate"
+    if name == "mlip":
+        return "surrogate"
+    return None
+
+
+def resolve_screen(value: str | None, backend_name: str | None) -> str | None:
+    """``auto`` -> :func:`default_screen`; ``none`` -> None; a name stays (unless it is the fill's
+    own backend, which would screen nothing)."""
+    if value is None or str(value).lower() in NO_SCREEN:
+        return None
+    if str(value).lower() == AUTO:
+        return AUTO if backend_name is None else default_screen(backend_name)
+    if backend_name is not None and str(value).lower() == str(backend_name).lower():
+        return None
+    return str(value)
+
+
+def evaluations(result: RelaxResult) -> int:
+    """Energy+force evaluations a result cost (ionic steps; a single point is one)."""
+    if result.n_evaluations:
+        return int(result.n_evaluations)
+    return max(int(result.n_ionic_steps), 1) if result.ok else 0
+
+
+class CostMeter:
+    """Evaluations, relaxations, single points and wall time (s), per backend name."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data: dict[str, dict[str, float]] = {k: dict(v) for k, v in (data or {}).items()}
+
+    def add(self, backend: str, result: RelaxResult, single_point: bool = False) -> None:
+        d = self.data.setdefault(backend, {"evaluations": 0, "relaxations": 0, "single_points": 0, "wall_s": 0.0})
+        d["evaluations"] += evaluations(result)
+        d["single_points" if single_point else "relaxations"] += 1
+        d["wall_s"] += float(result.wall_s)
+
+    def merge(self, other: dict[str, Any]) -> CostMeter:
+        for name, d in (other or {}).items():
+            mine = self.data.setdefault(name, {"evaluations": 0, "relaxations": 0, "single_points": 0, "wall_s": 0.0})
+            for k, v in d.items():
+                mine[k] = mine.get(k, 0) + v
+        return self
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {k: {kk: (round(vv, 6) if isinstance(vv, float) else int(vv)) for kk, vv in v.items()}
+                for k, v in sorted(self.data.items())}
+
+
+@dataclass
+class Correction:
+    """``E_exp_rel ~ a + b E_cheap_rel + c x`` (eV), fitted on the run's pairs."""
+
+    a: float = 0.0
+    b: float = 1.0
+    c: float = 0.0
+    n_pairs: int = 0
+
+    def predict(self, cheap_rel_eV: float, n_na: int) -> float:
+        return self.a + self.b * cheap_rel_eV + self.c * n_na
+
+    def as_dict(self) -> dict[str, float]:
+        return {"a_eV": self.a, "b": self.b, "c_eV_per_na": self.c, "n_pairs": self.n_pairs}
+
+    @classmethod
+    def fit(cls, pairs: list[list[float]], ridge: float = 0.05) -> Correction:
+        """Ridge least squares on ``[x, cheap_rel, expensive_rel]`` rows, towards (0, 1, 0)."""
+        if not pairs:
+            return cls()
+        P = np.asarray(pairs, float)
+        x, c, e = P[:, 0], P[:, 1], P[:, 2]
+        if len(P) < 3:
+            return cls(float(np.mean(e - c)), 1.0, 0.0, len(P))
+        A = np.column_stack([np.ones_like(c), c, x])
+        y = e - c  # fit the residual of the identity map, so the ridge pulls towards b = 1
+        lam = ridge * len(P) * np.diag([0.0, 1.0, 1.0])
+        coef = np.linalg.solve(A.T @ A + lam, A.T @ y)
+        return cls(float(coef[0]), float(1.0 + coef[1]), float(coef[2]), len(P))
+
+
+def extend_plan(plan, results: list[RelaxResult], kept_ok: list[bool], policy, correction: Correction | None,
+                e_host_cheap_eV: float, e_host_eV: float) -> list[int]:
+    """Move the next reserve candidate into ``plan.candidates`` when the step needs it.
+
+    Args:
+        plan: the step's :class:`~nafill.workflows.engine.steps.StepPlan` (its ``reserve`` holds
+            the cheap-ranked candidates not yet relaxed with the expensive backend).
+        results: the expensive results so far, aligned with ``plan.candidates``.
+        kept_ok: whether each result may be kept (relaxed and still inside the pore).
+        correction: the run-learned correction (None: raw cheap energy differences).
+
+    Returns:
+        Indices (into ``plan.candidates``) of the candidates added (empty: the step is decided).
+    """
+    if not plan.reserve or len(plan.candidates) >= policy.screen_max:
+        return []
+    ok = [k for k, good in enumerate(kept_ok) if good]
+    cheap = [c.prescreen_energy_eV for c in plan.candidates]
+    reason = None
+    if not ok:
+        reason = "every expensive relaxation so far failed"
+    else:
+        k_best = min(ok, key=lambda k: results[k].energy_eV)
+        e_best = results[k_best].energy_eV
+        if k_best != min(ok, key=lambda k: cheap[k]):
+            reason = "the expensive ranking disagrees with the cheap one"
+        else:
+            nxt = plan.reserve[0].prescreen_energy_eV
+            if correction is not None:
+                pred = e_host_eV + correction.predict(nxt - e_host_cheap_eV, plan.n_na)
+            else:
+                pred = e_best + (nxt - cheap[k_best])
+            if pred < e_best + policy.screen_margin_eV:
+                reason = (f"the next cheap candidate is predicted {pred - e_best:+.3f} eV from the best, "
+                          f"within the {policy.screen_margin_eV} eV margin")
+    if reason is None:
+        return []
+    plan.candidates.append(plan.reserve.pop(0))
+    plan.screen.setdefault("added", []).append(reason)
+    return [len(plan.candidates) - 1]
