@@ -91,7 +91,7 @@ def run_fill_cli(
     if engine not in ("fireworks", "local"):
         raise NafillInputError(f"engine = {engine!r} must be 'fireworks' or 'local'")
     host = build_host(spacing_nm, host_file, supercell, stacking)
-    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host))
+    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host), calculator)
     backend = get_backend(calculator, **calc_options)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -63,7 +63,7 @@ def filling_workflow(
         key: identity stored in the metadata (``nafill fill`` uses it to resume its own run).
     """
     policy = policy or FillingPolicy()
-    policy.validate(pore_capacity(host))
+    policy.validate(pore_capacity(host), backend)
     be = get_backend(backend, **(backend_options or {}))  # refuses unknown names/missing extras now
     if batch_size == "default":
         batch_size = DEFAULT_BATCH.get(backend, None)
