@@ -18,7 +18,7 @@ from nafill.workflows.backends.vasp.reader import read_vasp_run
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.policy import FillingPolicy
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slow]
 
 FAKE = shutil.which("nafill-fake-vasp") or "nafill-fake-vasp"
 POLICY = dict(max_na=3, n_candidates=3, prescreen=None, refine_trials=0)
@@ -174,3 +174,36 @@ def test_bad_folders_are_refused_by_name_with_nothing_written(hand_study, tmp_pa
     rc = main(["import", "vasp", *ok, str(steps[0]), "--out", str(out)])
     assert rc == 2 and "holds a run already" in capsys.readouterr().err
     assert (out / "path.json").read_text() == "{}"
+
+
+def test_fireworks_fill_in_vasp5_mode_gives_the_default_stand_ins_path(tmp_path, monkeypatch):
+    """End to end through FireWorks: the stand-in writing VASP 5.x files (the ionic e_0_energy
+    holds -TS) gives the very same path, references included, as the default (VASP 6) stand-in."""
+    from nafill.workflows.fireworks.builders import filling_workflow
+    from nafill.workflows.fireworks.env import FWorker
+    from nafill.workflows.fireworks.launchpad import open_launchpad
+    from nafill.workflows.fireworks.runner import path_document, run_launchpad
+
+    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(tmp_path / "store.json"))
+    paths = {}
+    with open_launchpad() as lp:
+        for major in ("6", "5"):
+            monkeypatch.setenv("NAFILL_FAKE_VASP_VERSION", major)
+            monkeypatch.setenv("NAFILL_CACHE_DIR", str(tmp_path / f"cache{major}"))  # references in each mode
+            options = dict(vasp_cmd=">>vasp_cmd<<", potcar_spec=True, polling_s=0.05, bader=False,
+                           workdir=str(tmp_path / f"runs{major}"))
+            policy = FillingPolicy(max_na=2, n_candidates=2, prescreen=None, refine_trials=0)
+            wf_id = min(lp.add_wf(filling_workflow(cavity(1.05), "vasp", options, policy)).values())
+            run_launchpad(lp, wf_id, fworker=FWorker(env={"vasp_cmd": FAKE}))
+            paths[major] = path_document(lp, wf_id)
+    v6, v5 = paths["6"], paths["5"]
+    assert v5.state["finished"] and len(v5.steps) == 2
+    for key in ("mu_na_eV", "e_host_eV", "bcc_lattice_A"):
+        assert v5.reference[key] == v6.reference[key], key
+    for key in ("energy_eV", "formation_enthalpy_eV", "step_voltage_V", "candidate_energies_eV", "site_kind"):
+        assert [s[key] for s in v5.steps] == [s[key] for s in v6.steps], key
+    assert [s["structure"] for s in v5.steps] == [s["structure"] for s in v6.steps]
+    # the VASP 5 runs really have the 5.x layout; the old parser's number would be -TS
+    r5 = read_vasp_run(next((tmp_path / "runs5").glob("relax-*")))
+    assert r5.extra["vasp_major"] == 5 and r5.extra["e0_quirk"] is True
+    assert read_vasp_run(next((tmp_path / "runs6").glob("relax-*"))).extra["e0_quirk"] is False
