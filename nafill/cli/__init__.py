@@ -5,7 +5,7 @@ in eV, voltages in V, capacities in Na per cell or mAh/g. Every verb has ``--hel
 Bad arguments exit with status 2 and a one-line message naming the argument.
 
 One module per verb group: ``build``, ``fill``, ``fireworks`` (submit, run, status, export),
-``analyze``, ``beyond`` (thermo, neb); options shared between them are in ``options``.
+``analyze``, ``beyond`` (thermo, neb), ``importer`` (import vasp); options shared between them are in ``options``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ VERBS = {
     "build": ("nafill.cli.build:build", "Build pore models and write them to a structure file."),
     "export": ("nafill.cli.fireworks:export_cmd", "Write the run folder of a workflow from the database."),
     "fill": ("nafill.cli.fill:fill_cmd", "Fill a pore one Na at a time along the lowest-enthalpy path."),
+    "import": ("nafill.cli.importer:import_cmd", "Build a run folder from VASP runs done by hand (import vasp)."),
     "neb": ("nafill.cli.beyond:neb_cmd", "Climbing-image NEB of one Na hopping in orifices."),
     "run": ("nafill.cli.fireworks:run_cmd", "Launch ready Fireworks here until none is left."),
     "status": ("nafill.cli.fireworks:status_cmd", "List nafill workflows with their state and steps done."),

@@ -32,8 +32,9 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
               help="Rank candidates after this many steps relaxing the new Na alone (0: single points).")
 @click.option("--beam", "beam_width", type=int, default=1, show_default=True,
               help="Keep the B lowest structures per step (1 = greedy lowest-enthalpy path).")
-@click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
-              help="Force threshold of the Na relaxations, eV/A.")
+@click.option("--fmax", "fmax_eV_A", type=float, default=None,
+              help="Force threshold of the Na relaxations, eV/A [default: 0.01 for vasp (the "
+                   "protocol's EDIFFG = -0.01), 0.05 for the other backends].")
 @click.option("--max-relax-steps", type=int, default=300, show_default=True,
               help="Ionic steps allowed per relaxation.")
 @click.option("--stop-rise-ev", "stop_rise_eV", type=float, default=None,

@@ -42,8 +42,8 @@ def _policy_options(f):
 
     w = wrapper
     w = click.option("--seed", type=int, default=0, show_default=True)(w)
-    w = click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True,
-                     help="Force threshold, eV/A.")(w)
+    w = click.option("--fmax", "fmax_eV_A", type=float, default=None,
+                     help="Force threshold, eV/A [default: 0.01 for vasp, 0.05 for the other backends].")(w)
     w = click.option("--beam", "beam_width", type=int, default=1, show_default=True)(w)
     w = click.option("--prescreen", type=int, default=4, show_default=True,
                      help="Relax the best K by single point (0: all).")(w)

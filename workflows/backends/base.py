@@ -35,6 +35,8 @@ class Backend(ABC):
     """An energy engine. Subclasses implement :meth:`relax` and :meth:`single_point`."""
 
     name: str = "backend"
+    default_fmax_eV_A: float = 0.05
+    """Force threshold of a fill's relaxations when its policy leaves ``fmax_eV_A`` unset, eV/A."""
 
     def settings(self) -> dict[str, Any]:
         """JSON-safe settings that determine the energies (used for caching references)."""
@@ -76,6 +78,12 @@ class Backend(ABC):
             return float(r.energy_eV)
 
         return optimise_bcc(energy)
+
+    def analyse_kept(self, atoms: Atoms, directory=None) -> dict[str, Any]:
+        """Extra analysis of the structure kept at a step, run once per step after the selection
+        (VASP: a static run with charge files and the Na Bader valence). Default: nothing, ``{}``.
+        A returned ``na_bader_valence`` goes into the step record."""
+        return {}
 
     def relax_many(
         self, structures: Sequence[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1

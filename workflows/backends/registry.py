@@ -42,6 +42,14 @@ class EmtBackend(FrozenHostBackend):
         super().__init__(emt_surrogate.NaCarbonEMT, "emt", settings, maxstep_A)
 
 
+def default_fmax_eV_A(name: str) -> float:
+    """Force threshold (eV/A) of a fill's relaxations with backend ``name`` when the policy sets
+    none: 0.01 for ``vasp`` (the protocol's EDIFFG = -0.01), 0.05 for the others."""
+    if str(name).strip().lower() == "vasp":
+        return VaspBackend.default_fmax_eV_A
+    return Backend.default_fmax_eV_A
+
+
 def _import_factory(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:

@@ -115,7 +115,7 @@ def run_fill_cli(
         raise NafillInputError(f"engine = {engine!r} must be 'fireworks' or 'local'")
     host = build_host(spacing_nm, host_file, supercell, stacking)
     backend = get_backend(calculator, **calc_options)
-    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host), backend.name)
+    policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host), backend)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NafillInputError(f"--out = {str(out_dir)!r} exists and is not a folder")

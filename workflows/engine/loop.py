@@ -20,7 +20,13 @@ from nafill.workflows.backends.base import Backend
 from nafill.workflows.engine.documents import FillingPath, StepRecord
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.references import references
-from nafill.workflows.engine.steps import PoreFullError, complete_step, extend_step, plan_step
+from nafill.workflows.engine.steps import (
+    PoreFullError,
+    analyse_kept_step,
+    complete_step,
+    extend_step,
+    plan_step,
+)
 from nafill.workflows.engine.store import RunStore
 from nafill.workflows.engine.summary import finish
 
@@ -32,7 +38,7 @@ def start_path(
 ) -> FillingPath:
     """A new, empty path: validated policy, references computed (or read from the cache)."""
     capacity = pore_capacity(host)
-    policy.validate(capacity, backend.name)
+    policy.validate(capacity, backend)
     if len(guest_indices(host)):
         raise NafillInputError(
             f"the host already holds {len(guest_indices(host))} Na; start from an empty host"
@@ -69,7 +75,9 @@ def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
     while added := extend_step(path, plan, results):  # the fidelity ladder takes one more
         results += backend.relax_many([plan.candidates[k].atoms() for k in added], policy.fmax_eV_A,
                                       policy.max_relax_steps, policy.workers)
-    return complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
+    record = complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
+    record.na_bader_valence = analyse_kept_step(path, backend).get("na_bader_valence", record.na_bader_valence)
+    return record
 
 
 def fill(

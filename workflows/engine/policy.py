@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from nafill.errors import NafillInputError, check_int, check_range
-from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.backends.registry import default_fmax_eV_A, get_backend
 from nafill.workflows.engine.ladder import AUTO, resolve_screen
 from nafill.workflows.engine.parallel import resolve_workers
 
@@ -27,7 +27,9 @@ class FillingPolicy:
             steps before the final ranking, and the kept ones start from there.
         prescreen_pool: candidates given the short relaxation (see ``prescreen_steps``).
         beam_width: keep this many lowest-energy structures per step (1 = greedy path).
-        fmax_eV_A: force threshold of the relaxations, eV/A.
+        fmax_eV_A: force threshold of the relaxations, eV/A; None (default) = the backend's own
+            default, filled in by :meth:`validate` given the backend: 0.01 for ``vasp`` (the
+            protocol's EDIFFG = -0.01), 0.05 for the others.
         max_relax_steps: ionic steps allowed per relaxation.
         stop_rise_eV: stop once H has stayed more than this above its running minimum for
             ``stop_patience`` consecutive steps (None: off). Set it above the expected
@@ -66,7 +68,7 @@ class FillingPolicy:
     prescreen_steps: int = 5
     prescreen_pool: int = 64
     beam_width: int = 1
-    fmax_eV_A: float = 0.05
+    fmax_eV_A: float | None = None
     max_relax_steps: int = 300
     stop_rise_eV: float | None = None
     stop_patience: int = 3
@@ -88,16 +90,22 @@ class FillingPolicy:
     NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience")
     """Fields that may change on resume without changing the path computed so far."""
 
-    def validate(self, capacity: int | None = None, backend_name: str | None = None) -> FillingPolicy:
-        """Check every value (raising :class:`NafillInputError`); fill ``max_na`` from capacity;
-        resolve ``screen_calculator="auto"`` for the fill's backend ``backend_name``."""
+    def validate(self, capacity: int | None = None, backend=None) -> FillingPolicy:
+        """Check every value (raising :class:`NafillInputError`); fill ``max_na`` from capacity,
+        an unset ``fmax_eV_A`` from ``backend`` (a name or a backend object) and resolve
+        ``screen_calculator="auto"`` for that backend."""
+        if self.fmax_eV_A is None and backend is not None:
+            self.fmax_eV_A = (default_fmax_eV_A(backend) if isinstance(backend, str)
+                              else float(backend.default_fmax_eV_A))
+        backend_name = None if backend is None else backend if isinstance(backend, str) else backend.name
         check_int("n_candidates", self.n_candidates, 1, 10000)
         if self.prescreen is not None:
             check_int("prescreen", self.prescreen, 1, 10000)
         check_int("prescreen_steps", self.prescreen_steps, 0, 10000)
         check_int("prescreen_pool", self.prescreen_pool, 1, 10000)
         check_int("beam_width", self.beam_width, 1, 100)
-        check_range("fmax_eV_A", self.fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
+        if self.fmax_eV_A is not None:
+            check_range("fmax_eV_A", self.fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
         check_int("max_relax_steps", self.max_relax_steps, 1, 100000)
         if self.stop_rise_eV is not None:
             check_range("stop_rise_eV", self.stop_rise_eV, 0.0, None, "eV", lo_inclusive=False)

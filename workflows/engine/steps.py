@@ -9,7 +9,9 @@ For every structure kept in the beam:
    the host frozen;
 3. :func:`complete_step` rejects failed relaxations and any structure in which a Na left the pore
    or came closer than 2 A to a host atom, keeps the ``beam_width`` lowest energies and records
-   the step.
+   the step;
+4. :func:`analyse_kept_step` gives the kept structure, and only it, the backend's extra analysis
+   (VASP: one static run with charge files and the Na Bader valence; nothing for the others).
 
 The loop around it is :mod:`nafill.workflows.engine.loop`; FireWorks calls :func:`plan_step` /
 :func:`complete_step` directly (:mod:`nafill.workflows.fireworks.tasks`).
@@ -388,3 +390,22 @@ def _ladder_record(path: FillingPath, plan: StepPlan, results: list[RelaxResult]
         "prediction_error_eV": float(before.predict(c_rel, plan.n_na) - e_rel),
         "prediction_error_uncorrected_eV": float(c_rel - e_rel),
     }
+
+
+def analyse_kept_step(path: FillingPath, backend: Backend) -> dict[str, Any]:
+    """The backend's analysis of the structure kept at the last step (``Backend.analyse_kept``),
+    recorded in that step (``kept_analysis``, and ``na_bader_valence`` when it gives one).
+
+    Called once per step, after the selection, by the local loop and the FireWorks select task.
+    Returns the analysis (``{}`` for backends without one: the step is left as it is).
+    """
+    if not path.steps:
+        return {}
+    step = path.steps[-1]
+    out = backend.analyse_kept(atoms_from_dict(step["structure"]))
+    if out:
+        step["kept_analysis"] = out
+        if out.get("na_bader_valence") is not None:
+            step["na_bader_valence"] = out["na_bader_valence"]
+    return out
+

@@ -98,7 +98,7 @@ class RunStore:
         if not self.path_json.exists():
             return None
         path = load_path(self.path_json)
-        policy.validate(pore_capacity(host), backend.name)
+        policy.validate(pore_capacity(host), backend)
         old = FillingPolicy.from_dict(path.policy)
         diffs = []
         if path.reference.get("host_hash") != host_hash(host) and path.host != atoms_to_dict(host):

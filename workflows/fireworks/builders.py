@@ -64,7 +64,7 @@ def filling_workflow(
     """
     policy = policy or FillingPolicy()
     be = get_backend(backend, **(backend_options or {}))  # refuses unknown names/missing extras now
-    policy.validate(pore_capacity(host), be.name)
+    policy.validate(pore_capacity(host), be)
     if batch_size == "default":
         batch_size = DEFAULT_BATCH.get(backend, None)
     if batch_size is not None:

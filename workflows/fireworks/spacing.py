@@ -83,7 +83,7 @@ def spacing_workflow(
         check_int("layers", k, 1, 7)
     get_backend(backend, **(backend_options or {}))
     policy = policy or FillingPolicy()
-    policy.validate()
+    policy.validate(backend=backend)
     if batch_size == "default":
         batch_size = DEFAULT_BATCH.get(backend, None)
     study = uuid.uuid4().hex[:8]

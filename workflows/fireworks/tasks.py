@@ -27,7 +27,14 @@ from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult
 from nafill.workflows.engine.loop import start_path
 from nafill.workflows.engine.policy import FillingPolicy
-from nafill.workflows.engine.steps import PoreFullError, StepPlan, complete_step, extend_step, plan_step
+from nafill.workflows.engine.steps import (
+    PoreFullError,
+    StepPlan,
+    analyse_kept_step,
+    complete_step,
+    extend_step,
+    plan_step,
+)
 from nafill.workflows.engine.summary import finish
 from nafill.workflows.fireworks.env import Firework, FiretaskBase, FWAction, Workflow, explicit_serialize
 from nafill.workflows.fireworks.launchpad import results_collection
@@ -218,6 +225,7 @@ class SelectStepTask(FiretaskBase):
                 path.state["error"] = str(exc)
                 save_path_doc(settings["path_id"], path, settings.get("name", ""))
                 raise
+            analyse_kept_step(path, backend_from_settings(settings, fw_spec))
             save_path_doc(settings["path_id"], path, settings.get("name", ""))
         if path.state.get("finished"):
             return FWAction(stored_data={"summary": path.summary})

@@ -11,7 +11,7 @@ from nafill.errors import NafillInputError
 from nafill.structures.pores import cavity
 from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.backends.vasp.backend import VaspParseError, parse_run
+from nafill.workflows.backends.vasp.reader import VaspReadError, read_vasp_run
 from nafill.workflows.backends.vasp.bader import bader_charges_numpy, synthetic_density
 from nafill.workflows.backends.vasp.inputs import write_inputs
 
@@ -31,30 +31,88 @@ def fake_backend(tmp_path, **kw):
     return get_backend("vasp", **opts)
 
 
-def test_inputs_match_the_protocol_tag_by_tag(tmp_path):
-    d = write_inputs(_step_structure(), tmp_path / "step", fmax_eV_A=0.01, nsw=200, charges=True,
-                     potcar_spec=True)
+PROTOCOL = {"GGA": "Pe", "ENCUT": 400.0, "EDIFF": 1e-6, "ISMEAR": 0, "SIGMA": 0.05, "IVDW": 11,
+            "PREC": "Accurate", "LREAL": "Auto", "ALGO": "Normal", "NELM": 200, "LASPH": True,
+            "LWAVE": False, "LCHARG": False, "LAECHG": False, "NCORE": 4, "KPAR": 1,
+            "LDIPOL": True, "IDIPOL": 3}
+
+
+def test_inputs_of_a_cavity_step_tag_by_tag(tmp_path, monkeypatch):
+    """A relaxation of a cavity step with one Na (odd: spin-polarised), 16 cores."""
+    monkeypatch.setenv("NAFILL_VASP_NCORES", "16")
+    monkeypatch.delenv("NAFILL_VASP_NCORE", raising=False)
+    monkeypatch.delenv("NAFILL_VASP_KPAR", raising=False)
+    a = _step_structure()
+    d = write_inputs(a, tmp_path / "step", fmax_eV_A=0.01, nsw=200, potcar_spec=True)
     incar = Incar.from_file(d / "INCAR")
-    expected = {"GGA": "Pe", "ENCUT": 400.0, "EDIFF": 1e-6, "EDIFFG": -0.01, "IBRION": 2, "ISIF": 2,
-                "NSW": 200, "IVDW": 11, "ISMEAR": 0, "SIGMA": 0.05, "PREC": "Accurate", "LREAL": "Auto",
-                "ALGO": "Normal", "NELM": 200, "ISPIN": 1, "LWAVE": False, "LCHARG": True, "LAECHG": True,
-                "LASPH": True}
+    pos = Poscar.from_file(d / "POSCAR")
+    symbols = [s.specie.symbol for s in pos.structure]
+    mid = (a.positions[:32, 2].mean() + a.positions[32:64, 2].mean()) / 2 / a.cell[2, 2]
+    expected = {**PROTOCOL, "EDIFFG": -0.01, "IBRION": 2, "ISIF": 2, "NSW": 200, "DIPOL": [0.5, 0.5, round(mid, 6)],
+                "ISPIN": 2, "MAGMOM": [0.5 if s == "Na" else 0.0 for s in symbols]}
     assert dict(incar) == expected
+    assert mid == pytest.approx(0.5, abs=1e-6)  # the cavity builder centres the pore in the cell
     kp = Kpoints.from_file(d / "KPOINTS")
     assert kp.style.name == "Gamma" and tuple(kp.kpts[0]) == (3, 3, 1)
-    pos = Poscar.from_file(d / "POSCAR")
     flags = pos.structure.site_properties["selective_dynamics"]
-    symbols = [s.specie.symbol for s in pos.structure]
     assert symbols.count("C") == 64 and symbols.count("Na") == 1
     assert all(not any(f) for f, s in zip(flags, symbols) if s == "C")  # carbon frozen
     assert all(all(f) for f, s in zip(flags, symbols) if s == "Na")
     assert (d / "POTCAR.spec").read_text().split() == ["C", "Na_pv"]
-    # D3-BJ and any INCAR override; single points switch ionic motion off
-    d2 = write_inputs(_step_structure(), tmp_path / "sp", nsw=0, ivdw=12, incar={"ENCUT": 520},
-                      potcar_spec=True)
+
+
+def test_inputs_of_a_prescreen_single_point_tag_by_tag(tmp_path, monkeypatch):
+    """A pre-screen single point with two Na (even: ISPIN 1), as the backend writes it."""
+    monkeypatch.setenv("NAFILL_VASP_NCORES", "16")
+    monkeypatch.delenv("NAFILL_VASP_NCORE", raising=False)
+    monkeypatch.delenv("NAFILL_VASP_KPAR", raising=False)
+    a = _step_structure()
+    a = add_guest(a, a.positions[-1] + [2.0, 2.0, 3.0])
+    d = write_inputs(a, tmp_path / "sp", nsw=0, potcar_spec=True)
+    incar = Incar.from_file(d / "INCAR")
+    assert dict(incar) == {**PROTOCOL, "NSW": 0, "IBRION": -1, "ISPIN": 1, "DIPOL": [0.5, 0.5, 0.5]}
+    # D3-BJ, the dipole at the centre of mass or off, the spin policy and any INCAR override
+    d2 = write_inputs(a, tmp_path / "sp2", nsw=0, ivdw=12, incar={"ENCUT": 520}, potcar_spec=True,
+                      dipole="com", spin="on", parallel={"NCORE": 8, "KPAR": 2})
     inc2 = Incar.from_file(d2 / "INCAR")
+    com = a.get_center_of_mass()[2] / a.cell[2, 2]
     assert inc2["IVDW"] == 12 and inc2["ENCUT"] == 520 and inc2["NSW"] == 0 and inc2["IBRION"] == -1
-    assert "EDIFFG" not in inc2
+    assert inc2["DIPOL"][2] == pytest.approx(com, abs=1e-6) and inc2["ISPIN"] == 2
+    assert (inc2["NCORE"], inc2["KPAR"]) == (8, 2) and "EDIFFG" not in inc2
+    inc3 = Incar.from_file(write_inputs(a, tmp_path / "sp3", nsw=0, potcar_spec=True, dipole=None,
+                                        spin="off") / "INCAR")
+    assert not {"LDIPOL", "IDIPOL", "DIPOL", "MAGMOM"} & set(inc3) and inc3["ISPIN"] == 1
+    # bulk bcc Na: no dipole correction, not spin-polarised
+    from nafill.structures.pores import bcc_sodium
+
+    inc4 = Incar.from_file(write_inputs(bcc_sodium(), tmp_path / "bcc", nsw=0, potcar_spec=True) / "INCAR")
+    assert not {"LDIPOL", "IDIPOL", "DIPOL"} & set(inc4) and inc4["ISPIN"] == 1
+
+
+def test_parallel_tags_from_settings_env_and_cores(monkeypatch):
+    from nafill.workflows.backends.vasp.inputs import parallel_tags
+
+    monkeypatch.delenv("NAFILL_VASP_NCORE", raising=False)
+    monkeypatch.delenv("NAFILL_VASP_KPAR", raising=False)
+    assert [parallel_tags(n_cores=n)["NCORE"] for n in (1, 2, 16, 48, 128)] == [1, 1, 4, 6, 8]
+    assert parallel_tags(n_cores=128, kpar=2) == {"NCORE": 8, "KPAR": 2}
+    assert parallel_tags(ncore=12, n_cores=128) == {"NCORE": 12, "KPAR": 1}
+    monkeypatch.setenv("NAFILL_VASP_NCORE", "16")
+    monkeypatch.setenv("NAFILL_VASP_KPAR", "4")
+    assert parallel_tags(n_cores=128) == {"NCORE": 16, "KPAR": 4}
+    with pytest.raises(NafillInputError, match="ncore = 'x' must be a positive integer"):
+        parallel_tags(ncore="x")
+    monkeypatch.setenv("SLURM_NTASKS", "64")
+    monkeypatch.delenv("NAFILL_VASP_NCORES", raising=False)
+    monkeypatch.delenv("NAFILL_VASP_NCORE")
+    assert parallel_tags()["NCORE"] == 4  # 64 / KPAR 4 = 16 cores per k-group
+
+
+def test_element_outside_the_potcar_map_is_refused(tmp_path):
+    a = _step_structure()
+    a[0].symbol = "Fe"
+    with pytest.raises(NafillInputError, match=r"elements \['Fe'\] have no PAW potential"):
+        write_inputs(a, tmp_path / "fe", potcar_spec=True)
 
 
 def test_kpoints_scale_with_the_cell(tmp_path):
@@ -122,9 +180,18 @@ def test_bader_valence_on_synthetic_density():
 
 def test_bader_through_the_stand_in(tmp_path, monkeypatch):
     monkeypatch.setenv("NAFILL_FAKE_VASP_NA_VALENCE", "0.70")
-    r = fake_backend(tmp_path, bader=True).relax(_step_structure(), fmax_eV_A=0.05)
-    assert r.ok
-    assert r.extra["na_bader_valence"] == pytest.approx(0.70, abs=0.02)
+    backend = fake_backend(tmp_path, bader=True)
+    r = backend.relax(_step_structure(), fmax_eV_A=0.05)
+    assert r.ok and "na_bader_valence" not in r.extra
+    d = r.extra["directory"]
+    assert not any((tmp_path / "runs" / d / f).exists() for f in ("CHGCAR", "AECCAR0", "AECCAR2", "WAVECAR"))
+    out = backend.analyse_kept(r.atoms(), tmp_path / "kept")
+    assert out["error"] is None and out["directory"] == str(tmp_path / "kept")
+    assert out["na_bader_valence"] == pytest.approx(0.70, abs=0.02)
+    incar = Incar.from_file(tmp_path / "kept" / "INCAR")
+    assert incar["LCHARG"] and incar["LAECHG"] and incar["NSW"] == 0
+    assert all((tmp_path / "kept" / f).is_file() for f in ("CHGCAR", "AECCAR0", "AECCAR2"))
+    assert fake_backend(tmp_path, bader=False).analyse_kept(r.atoms()) == {}
 
 
 def test_clear_errors(tmp_path, monkeypatch):
@@ -140,8 +207,8 @@ def test_clear_errors(tmp_path, monkeypatch):
         get_backend("vasp", vasp_cmd=FAKE, potcar_spec=True, handlers=["VaspErrorHandler", "NoSuchHandler"])
     d = write_inputs(_step_structure(), tmp_path / "bad", potcar_spec=True)
     (d / "vasprun.xml").write_text("<modeling><generator>broken")
-    with pytest.raises(VaspParseError, match="cannot read .*vasprun.xml"):
-        parse_run(d, _step_structure(), list(range(64)))
+    with pytest.raises(VaspReadError, match=r"bad/vasprun.xml: truncated or malformed XML .*XML parser: "):
+        read_vasp_run(d)
 
 
 def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
@@ -165,7 +232,8 @@ def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
         run_launchpad(lp, fworker=FWorker(env={"vasp_cmd": FAKE}))
         path = path_document(lp, wf_id)
         relax_fws = [d for d in lp.fireworks.find({"name": {"$regex": "relax"}})]
-    ref = fill(cavity(1.05), get_backend("emt"), FillingPolicy(**policy))
+    ref = fill(cavity(1.05), get_backend("emt"), FillingPolicy(**policy, fmax_eV_A=0.01))
+    assert path.policy["fmax_eV_A"] == 0.01  # vasp's default force threshold (EDIFFG = -0.01)
     assert len(path.steps) == 3 and path.state["finished"]
     assert len(relax_fws) == sum(s["n_relaxed"] for s in path.steps)  # one Firework per candidate
     h_vasp = [s["formation_enthalpy_eV"] for s in path.steps]

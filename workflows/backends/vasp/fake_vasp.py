@@ -10,6 +10,13 @@ LCHARG/LAECHG it also writes CHGCAR, AECCAR0 and AECCAR2 holding a synthetic den
 Bader valence is known (``$NAFILL_FAKE_VASP_NA_VALENCE``, default 0.85 e: each Na gives that
 many electrons to the carbon atoms).
 
+VASP version (``$NAFILL_FAKE_VASP_VERSION``, ``6`` by default or ``5``): which layout the files
+have (:mod:`~nafill.workflows.backends.vasp.vasprun_writer`): VASP 6.4.2, or VASP 5.4.4 with its
+known vasprun.xml bug (the ionic-step ``e_0_energy`` holds the entropy term -TS, ``e_wo_entrp``
+the sigma->0 energy). Energies are rounded to 8 decimals (as VASP prints them) in both, so that
+pymatgen's repair of the 5.x entry, which rounds to 8 decimals, gives the very same number: a fill
+in either mode follows the same path with the same energies.
+
 Fault injection (one fault per attempt, in order; attempts are counted in ``.fake_vasp_attempt``):
 the file ``FAKE_VASP_FAULTS`` in the working directory (one name per line) or
 ``$NAFILL_FAKE_VASP_FAULTS`` (comma separated). Faults, printed as real VASP prints them so that
@@ -37,6 +44,8 @@ from nafill.workflows.backends.emt_surrogate import rigid_walls
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.backends.vasp.bader import synthetic_density
 from nafill.workflows.backends.vasp.vasprun_writer import (
+    ENTROPY_EV,
+    VERSIONS,
     IonicStep,
     ZVAL,
     write_oszicar,
@@ -93,6 +102,16 @@ def _scf_energies(e: float, n: int, ediff: float) -> list[float]:
     return [e + 10.0 ** (1 - k) if k < n else e for k in range(1, n + 1)]
 
 
+def vasp_major() -> int:
+    """The layout asked for by ``$NAFILL_FAKE_VASP_VERSION`` (5 or 6; default 6)."""
+    value = os.environ.get("NAFILL_FAKE_VASP_VERSION", "6").strip()
+    major = int(value.split(".")[0]) if value.split(".")[0].isdigit() else -1
+    if major not in VERSIONS:
+        print(f" ERROR: NAFILL_FAKE_VASP_VERSION = {value!r} must be 5 or 6")
+        sys.exit(2)
+    return major
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nafill-fake-vasp`` (arguments are ignored, like VASP's)."""
     from ase.constraints import FixAtoms
@@ -101,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     from pymatgen.io.vasp.inputs import Incar, Kpoints, Poscar
 
     cwd = Path.cwd()
+    major = vasp_major()
+    print(f" vasp.{VERSIONS[major]} (nafill-fake-vasp)")
     print(" running on    1 total cores (nafill-fake-vasp)")
     for name in ("INCAR", "POSCAR", "KPOINTS"):
         if not (cwd / name).exists():
@@ -146,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def record():
         steps.append(IonicStep(atoms.get_scaled_positions(wrap=False).copy(),
-                               float(atoms.get_potential_energy()) + e_shift, atoms.get_forces().copy()))
+                               round(float(atoms.get_potential_energy()) + e_shift, 8), atoms.get_forces().copy()))
 
     if nsw == 0 or ibrion == -1:
         record()
@@ -179,13 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     incar_dict = {k: v for k, v in incar.items()}
     titles = [f"PAW_PBE {s} 06Sep2000" for s in poscar.site_symbols]
     write_vasprun(cwd / "vasprun.xml", incar_dict, symbols, cell, structure.frac_coords,
-                  flags, steps, tuple(kpoints.kpts[0]), titles)
+                  flags, steps, tuple(kpoints.kpts[0]), titles, vasp_major=major)
     write_oszicar(cwd / "OSZICAR", steps)
-    write_outcar(cwd / "OUTCAR", symbols, final.positions, steps, incar_dict)
+    write_outcar(cwd / "OUTCAR", symbols, final.positions, steps, incar_dict, vasp_major=major)
     if incar.get("LCHARG", False) or incar.get("LAECHG", False):
         _write_charge_files(cwd, final_structure, symbols, bool(incar.get("LAECHG", False)), ZVAL)
     for k, st in enumerate(steps, start=1):
-        print(f"{k:4d} F= {st.energy_eV: .8E} E0= {st.energy_eV: .8E}")
+        print(f"{k:4d} F= {st.energy_eV + ENTROPY_EV / 2: .8E} E0= {st.energy_eV: .8E}")
     if fault in FAULT_MESSAGES:
         print(FAULT_MESSAGES[fault])
     elif converged_ionic and nsw > 0:

@@ -124,7 +124,8 @@ def run_vasp(
     try:
         log_entries = c.run()
     except Exception as exc:  # noqa: BLE001 - custodian raises many kinds; all mean "no result"
-        raise VaspRunError(f"VASP in {directory} failed under custodian: {type(exc).__name__}: {exc}") from None
+        raise VaspRunError(f"VASP in {directory} failed under custodian: {type(exc).__name__}: {exc}"
+                           f"{_validator_reason(exc, directory)}") from None
     finally:
         os.chdir(cwd)
     corrections: list[dict[str, Any]] = []
@@ -134,6 +135,25 @@ def run_vasp(
                                 "handler": type(corr.get("handler")).__name__ if corr.get("handler") else None,
                                 "actions": _jsonable(corr.get("actions"))})
     return corrections
+
+
+def _validator_reason(exc: Exception, directory: Path) -> str:
+    """Why custodian's VasprunXMLValidator failed, which custodian itself only logs: the reader's
+    message for the folder (e.g. the XML parser's "Premature end of data ..."), as " (...)"."""
+    from custodian.custodian import ValidationError
+
+    validator = getattr(exc, "validator", None)
+    if not isinstance(exc, ValidationError) or type(validator).__name__ != "VasprunXMLValidator":
+        return ""
+    from nafill.workflows.backends.vasp.reader import VaspReadError, read_vasp_run
+
+    try:
+        read_vasp_run(directory, run_stats=False)
+    except VaspReadError as err:
+        return f" ({err})"
+    except Exception as err:  # noqa: BLE001 - the reason is a nicety on top of the error
+        return f" ({type(err).__name__}: {err})"
+    return ""
 
 
 def _jsonable(x):

@@ -3,6 +3,16 @@
 The files are what pymatgen's ``Vasprun``/``Oszicar``/``Outcar``/``Chgcar`` and custodian's
 handlers and validators read: every ionic step with its electronic steps, energies (eV), forces
 (eV/A) and structure; the parameters custodian's handlers look at (NELM, NSW, IBRION, EDIFFG ...).
+
+Energies are laid out as VASP lays them out with Gaussian smearing, with a small fixed entropy
+term ``-TS`` = :data:`ENTROPY_EV`, so that the free energy F, the energy without entropy and the
+sigma->0 energy E0 all differ (a reader that takes the wrong one is caught): ``F = E0 + (-TS)/2``,
+``E_wo = E0 - (-TS)/2``. Two layouts of the ionic-step ``<energy>`` block (``vasp_major``):
+
+* 6 (default, VASP 6.x): ``e_fr_energy = F``, ``e_wo_entrp = E_wo``, ``e_0_energy = E0``;
+* 5 (VASP 5.x, its known bug): ``e_fr_energy = F``, ``e_wo_entrp = E0``, ``e_0_energy = -TS``.
+
+The electronic-step blocks are right in both (``e_0_energy`` = E0 there), as in real files.
 """
 
 from __future__ import annotations
@@ -17,6 +27,10 @@ import numpy as np
 from nafill.io import atomic_write_text
 
 MASSES = {"H": 1.008, "C": 12.011, "N": 14.007, "O": 15.999, "Na": 22.990, "Li": 6.94, "K": 39.098}
+VERSIONS = {5: "5.4.4.18Apr17-6-g9f103f2a35", 6: "6.4.2"}
+"""The ``<generator>`` version written for each layout."""
+ENTROPY_EV = -0.004
+"""The entropy term -TS (eV) of every written energy (Gaussian smearing)."""
 ZVAL = {"H": 1.0, "C": 4.0, "N": 5.0, "O": 6.0, "Na": 7.0, "Li": 3.0, "K": 9.0}
 """Valence electrons of the default PAW potentials (Na_pv: 2p6 3s1 = 7)."""
 
@@ -27,6 +41,7 @@ class IonicStep:
 
     frac: np.ndarray
     energy_eV: float
+    """The sigma->0 energy E0 (the stand-in rounds it to 8 decimals, as VASP prints it)."""
     forces: np.ndarray
     scf_energies: list[float] = field(default_factory=list)
 
@@ -74,15 +89,20 @@ def write_vasprun(
     mesh: tuple[int, int, int],
     potcar_titles: list[str],
     complete: bool = True,
+    vasp_major: int = 6,
 ) -> None:
-    """Write a vasprun.xml that pymatgen parses (``complete=False`` leaves it truncated)."""
+    """Write a vasprun.xml that pymatgen parses (``complete=False`` leaves it truncated);
+    ``vasp_major`` = 5 writes VASP 5.x's ionic ``<energy>`` block (see the module docstring)."""
+    if vasp_major not in VERSIONS:
+        raise ValueError(f"vasp_major = {vasp_major!r} must be 5 or 6")
+    mts = ENTROPY_EV  # -TS
     types: list[str] = []
     for s in symbols:
         if not types or types[-1] != s:
             types.append(s)
     counts = [sum(1 for s in symbols if s == t) for t in types]
     lines = ['<?xml version="1.0" encoding="ISO-8859-1"?>', "<modeling>", " <generator>",
-             _i("program", "vasp"), _i("version", "6.4.2"), _i("subversion", "nafill-fake-vasp"),
+             _i("program", "vasp"), _i("version", VERSIONS[vasp_major]), _i("subversion", "nafill-fake-vasp"),
              _i("platform", "LinuxIFC"), _i("date", "2026 01 01"), _i("time", "00:00:00"), " </generator>", " <incar>"]
     for k, v in incar.items():
         lines.append("  " + _i(k, v))
@@ -121,14 +141,16 @@ def write_vasprun(
         scf = st.scf_energies or [st.energy_eV]
         for e in scf:
             lines += ["  <scstep>", '   <time name="dav"> 0.01 0.01 </time>', "   <energy>",
-                      "    " + _i("e_fr_energy", float(e)), "    " + _i("e_wo_entrp", float(e)),
+                      "    " + _i("e_fr_energy", float(e) + mts / 2), "    " + _i("e_wo_entrp", float(e) - mts / 2),
                       "    " + _i("e_0_energy", float(e)), "   </energy>", "  </scstep>"]
         lines += _structure_xml(None, cell, st.frac)
         lines.append('  <varray name="forces" >')
         lines += ["   " + _v(f) for f in st.forces]
         lines += ["  </varray>", '  <varray name="stress" >'] + ["   " + _v(r) for r in np.zeros((3, 3))]
-        lines += ["  </varray>", "  <energy>", "   " + _i("e_fr_energy", st.energy_eV),
-                  "   " + _i("e_wo_entrp", st.energy_eV), "   " + _i("e_0_energy", st.energy_eV), "  </energy>",
+        e0 = float(st.energy_eV)
+        e_wo, e_0 = (e0, mts) if vasp_major == 5 else (e0 - mts / 2, e0)
+        lines += ["  </varray>", "  <energy>", "   " + _i("e_fr_energy", e0 + mts / 2),
+                  "   " + _i("e_wo_entrp", e_wo), "   " + _i("e_0_energy", e_0), "  </energy>",
                   '  <time name="totalsc"> 0.1 0.1 </time>', " </calculation>"]
     if complete:
         lines += _structure_xml("finalpos", cell, steps[-1].frac, selective)
@@ -148,15 +170,15 @@ def write_oszicar(path: str | Path, steps: list[IonicStep]) -> None:
             out.append(f"DAV: {k:3d}    {e: .12E}   {de: .5E}   {-abs(de) * 0.1: .5E}  1000   0.1E-01")
             last = e
         de = st.energy_eV - prev if prev is not None else st.energy_eV
-        out.append(f"{n:4d} F= {st.energy_eV: .8E} E0= {st.energy_eV: .8E}  d E ={de: .6E}")
+        out.append(f"{n:4d} F= {st.energy_eV + ENTROPY_EV / 2: .8E} E0= {st.energy_eV: .8E}  d E ={de: .6E}")
         prev = st.energy_eV
     atomic_write_text(path, "\n".join(out) + "\n")
 
 
 def write_outcar(path: str | Path, symbols: list[str], positions: np.ndarray, steps: list[IonicStep],
-                 incar: dict[str, Any], finished: bool = True) -> None:
+                 incar: dict[str, Any], finished: bool = True, vasp_major: int = 6) -> None:
     """OUTCAR with the blocks pymatgen's Outcar and custodian read (energies, forces, timing)."""
-    out = [" vasp.6.4.2 (nafill fake-vasp stand-in)", "", f"   NIONS = {len(symbols):6d}",
+    out = [f" vasp.{VERSIONS[vasp_major]} (nafill fake-vasp stand-in)", "", f"   NIONS = {len(symbols):6d}",
            f"   NELM   = {int(incar.get('NELM', 60)):6d}", f"   NSW    = {int(incar.get('NSW', 0)):6d}",
            f"   EDIFFG = {float(incar.get('EDIFFG', -0.01)):.1E}",
            "   k-points           NKPTS =      1   k-points in BZ     NKDIM =      1   number of bands    NBANDS=    200",
@@ -178,8 +200,9 @@ def write_outcar(path: str | Path, symbols: list[str], positions: np.ndarray, st
                 " -----------------------------------------------------------------------------------",
                 "    total drift:                                0.000000      0.000000      0.000000", "",
                 "  FREE ENERGIE OF THE ION-ELECTRON SYSTEM (eV)", "  ---------------------------------------------------",
-                f"  free  energy   TOTEN  = {st.energy_eV:18.8f} eV", "",
-                f"  energy  without entropy= {st.energy_eV:18.8f}  energy(sigma->0) = {st.energy_eV:18.8f}", ""]
+                f"  free  energy   TOTEN  = {st.energy_eV + ENTROPY_EV / 2:18.8f} eV", "",
+                f"  energy  without entropy= {st.energy_eV - ENTROPY_EV / 2:18.8f}  "
+                f"energy(sigma->0) = {st.energy_eV:18.8f}", ""]
     if finished:
         out += [" General timing and accounting informations for this job:",
                 " ========================================================", "",
