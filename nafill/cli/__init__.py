@@ -26,7 +26,9 @@ VERBS = {
     "build": ("nafill.cli.build:build", "Build pore models and write them to a structure file."),
     "export": ("nafill.cli.fireworks:export_cmd", "Write the run folder of a workflow from the database."),
     "fill": ("nafill.cli.fill:fill_cmd", "Fill a pore one Na at a time along the lowest-enthalpy path."),
+    "lpad": ("nafill.cli.fwtools:lpad_cmd", "FireWorks' lpad on the embedded store, locked, written atomically."),
     "neb": ("nafill.cli.beyond:neb_cmd", "Climbing-image NEB of one Na hopping in orifices."),
+    "rlaunch": ("nafill.cli.fwtools:rlaunch_cmd", "FireWorks' rlaunch on the embedded store, locked, written atomically."),
     "run": ("nafill.cli.fireworks:run_cmd", "Launch ready Fireworks here until none is left."),
     "status": ("nafill.cli.fireworks:status_cmd", "List nafill workflows with their state and steps done."),
     "submit": ("nafill.cli.fireworks:submit", "Add workflows to the LaunchPad."),
@@ -122,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except NafillRunError as exc:
         click.echo(f"nafill: run error: {exc}", err=True)
+        return 3
+    except OSError as exc:  # disk full, a folder made read-only during the run ...
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        click.echo(f"nafill: run error: {exc.strerror or exc}{where}; what was written before is kept: fix "
+                   "it and run the same command again to resume", err=True)
         return 3
     return rv if isinstance(rv, int) else 0
 

@@ -33,7 +33,13 @@ def analyze_cmd(runs, as_json, plots_dir, tol_eV, mass_convention, valence, gamm
     (profiles; barrier against cavity size with its d^2 fit; orifice scan; connected pores)."""
     check_range("tol_ev", tol_eV, 0.0, None, "eV", lo_inclusive=False)
     if valence is not None:
-        check_range("valence", valence, 0.0, 1.5)
+        check_range("valence", valence, 0.0, 1.5, lo_inclusive=False)
+    check_range("gamma_j_m2", gamma_J_m2, 0.0, 10.0, "J/m^2", lo_inclusive=False)
+    check_range("theta_deg", theta_deg, 0.0, 180.0, "degrees")
+    if plots_dir is not None:
+        from nafill.workflows.engine.store import check_out_dir
+
+        check_out_dir(plots_dir, "--plots")
     paths = load_paths(runs)
     if plots_dir is None:
         first = Path(runs[0])
