@@ -9,13 +9,14 @@ import click
 
 from nafill.analysis.compare import load_paths
 from nafill.analysis.report import analyze, format_report
+from nafill.cli.options import OUT_DIR
 from nafill.errors import check_range
 
 
 @click.command("analyze")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of the table.")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--plots", "plots_dir", type=OUT_DIR, default=None,
               help="Folder for the PNG figures [default: analysis/ inside the first run folder].")
 @click.option("--tol-ev", "tol_eV", type=float, default=0.05, show_default=True,
               help="H must fall this much (eV) below its maximum to count as nucleation.")

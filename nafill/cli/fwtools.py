@@ -12,11 +12,9 @@ the tool runs as it would on its own.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from nafill.errors import NafillInputError
+from nafill.cli.options import NONEMPTY_PATH
 
 TOOLS = {
     "lpad": "fireworks.scripts.lpad_run:lpad",
@@ -82,13 +80,11 @@ def run_tool(tool: str, argv: list[str], store=None) -> int:
 def _tool_command(tool: str, summary: str):
     @click.command(tool, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                            "help_option_names": []}, help=summary)
-    @click.option("--store", "store", type=click.Path(path_type=Path), default=None,
+    @click.option("--store", "store", type=NONEMPTY_PATH, default=None,
                   help="Embedded store file or run folder [default: $NAFILL_LAUNCHPAD_STORE, else "
                        "~/.nafill/launchpad_store.json].")
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def cmd(store, args):
-        if store is not None and not str(store).strip():
-            raise NafillInputError("--store = '' is empty; name a store file or a run folder")
         rc = run_tool(tool, list(args), store)
         if rc:
             raise SystemExit(rc)

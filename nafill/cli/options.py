@@ -70,21 +70,41 @@ class OutDirType(click.ParamType):
 OUT_DIR = OutDirType()
 
 
+class NonEmptyPath(click.ParamType):
+    """A path that may not be '' (click would read it as the current folder)."""
+
+    name = "PATH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail(f"{value!r} is empty", param, ctx)
+        return Path(str(value)).expanduser()
+
+
+NONEMPTY_PATH = NonEmptyPath()
+
+
 def checked_backend(name: str, options: dict):
     """``get_backend`` with an option the backend does not take refused as bad input (not a TypeError)."""
     from nafill.errors import NafillInputError
     from nafill.workflows.backends.registry import get_backend
 
     try:
-        return get_backend(name, **options)
-    except TypeError as exc:
+        backend = get_backend(name, **options)
+        backend.fingerprint()  # settings that cannot even be described fail here, not mid-run
+        return backend
+    except NafillInputError:
+        raise
+    except (TypeError, ValueError) as exc:
         msg = str(exc).split("() ", 1)[-1]
-        raise NafillInputError(f"--calc-option: the {name} backend refuses {sorted(options)}: {msg}") from None
+        raise NafillInputError(f"--calc-option: the {name} backend refuses {options}: {msg}") from None
 
 
 def launchpad_option(f):
     """``--launchpad FILE`` (a real MongoDB) and ``--store FILE|DIR`` (which embedded store)."""
-    f = click.option("--store", "store", type=click.Path(path_type=Path), default=None,
+    f = click.option("--store", "store", type=NONEMPTY_PATH, default=None,
                      help="Embedded store: a store file, or a run folder of `nafill fill` (its own "
                           "store) [default: $NAFILL_LAUNCHPAD_STORE, else ~/.nafill/launchpad_store.json].")(f)
     return click.option(

@@ -106,6 +106,10 @@ def run_fill_cli(
     host = build_host(spacing_nm, host_file, supercell, stacking)
     policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host))
     backend = checked_backend(calculator, calc_options)
+    if engine == "fireworks":
+        from nafill.workflows.fireworks.launchpad import launchpad_file_from_env
+
+        launchpad_file_from_env(launchpad_file)  # a missing --launchpad file is refused now
     out_dir = check_out_dir(out_dir)
     install_signal_handlers()  # SIGTERM/SIGINT: pools reaped, lock released, store written
     with run_lock(out_dir):
