@@ -101,6 +101,7 @@ def run_launchpad(
     n = 0
     cwd = os.getcwd()
     nodes = None
+    touched: set[int] = set()
     if wf_id is not None:
         nodes = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1})["nodes"]
     try:
@@ -116,15 +117,24 @@ def run_launchpad(
             root.mkdir(parents=True, exist_ok=True)
             d = tempfile.mkdtemp(prefix=f"launcher_{ready['fw_id']}_", dir=root)
             os.chdir(d)
+            err = Path(d) / "error.log"  # a failing task's traceback: kept with its launch folder
             try:
-                launch_rocket(lp, fworker, fw_id=ready["fw_id"], strm_lvl="ERROR")
+                with open(err, "w") as err_file:
+                    launch_rocket(lp, fworker, fw_id=ready["fw_id"], strm_lvl="ERROR", err_file=err_file)
             finally:
                 os.chdir(cwd)
+                with contextlib.suppress(OSError):
+                    if err.stat().st_size == 0:
+                        err.unlink()
                 with contextlib.suppress(OSError):
                     os.rmdir(d)  # only when the Firework left it empty
             n += 1
             if on_launch is not None:
                 on_launch(ready["fw_id"])
+            touched.add(ready["fw_id"])
+        for wf in lp.workflows.find({"nodes": {"$in": sorted(touched)}, "state": "COMPLETED",
+                                     "metadata.nafill_kind": "fill"}, {"nodes": 1}):
+            compact_workflow(lp, min(wf["nodes"]))
     finally:
         os.chdir(cwd)
         rocket.start_ping_launch, rocket.PRINT_FW_JSON = original_ping, original_json
@@ -135,6 +145,38 @@ def run_launchpad(
                 root.rmdir()
         flush(lp)
     return n
+
+
+def compact_workflow(lp, wf_id: int) -> bool:
+    """Drop the bulky payloads of a COMPLETED nafill fill: candidate structures in the relax specs,
+    relaxed structures pushed to the select specs and recorded in the launches' actions. The path
+    (every kept structure and energy) stays whole in ``nafill_paths``; the Fireworks, their states
+    and stored data stay for ``lpad``. A compacted workflow cannot be re-run Firework by Firework
+    (it is finished; ``nafill fill --max-na`` higher extends it from its path document).
+    Keeps a shared store's cost per fill flat: the 31st fill costs what the first did."""
+    wf = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1, "state": 1, "metadata": 1})
+    if wf is None or wf["state"] != "COMPLETED" or wf["metadata"].get("nafill_kind") != "fill":
+        return False
+    if wf["metadata"].get("nafill_compacted"):
+        return False
+    nodes = wf["nodes"]
+    for fw in lp.fireworks.find({"fw_id": {"$in": nodes}}, {"fw_id": 1, "spec": 1}):
+        spec = fw["spec"]
+        changed = False
+        if spec.get("nafill_results"):
+            spec["nafill_results"] = []
+            changed = True
+        for t in spec.get("_tasks", []):
+            if t.get("candidates"):
+                t["candidates"] = []
+                changed = True
+        if changed:
+            spec["nafill_compacted"] = True
+            lp.fireworks.update_one({"fw_id": fw["fw_id"]}, {"$set": {"spec": spec}})
+    lp.launches.update_many({"fw_id": {"$in": nodes}, "action.mod_spec": {"$ne": []}},
+                            {"$set": {"action.mod_spec": []}})
+    lp.workflows.update_one({"nodes": int(wf_id)}, {"$set": {"metadata.nafill_compacted": True}})
+    return True
 
 
 def find_workflow(lp, key: str) -> dict | None:
