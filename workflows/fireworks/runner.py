@@ -96,7 +96,7 @@ def run_launchpad(
     if lost:
         log.warning("re-running %d Firework(s) lost by an earlier runner: %s", len(lost), lost)
     own_tmp = launch_dir is None
-    root = Path(tempfile.mkdtemp(prefix="nafill_launch_")) if own_tmp else Path(launch_dir)
+    root = Path(tempfile.mkdtemp(prefix="nafill_launch_")) if own_tmp else Path(os.path.abspath(launch_dir))
     fworker = fworker or FWorker()
     n = 0
     cwd = os.getcwd()
@@ -149,7 +149,8 @@ def run_launchpad(
 
 def compact_workflow(lp, wf_id: int) -> bool:
     """Drop the bulky payloads of a COMPLETED nafill fill: candidate structures in the relax specs,
-    relaxed structures pushed to the select specs and recorded in the launches' actions. The path
+    relaxed structures pushed to the select specs, and the launches' recorded actions (the pushed
+    results and the dynamically added Fireworks, long since applied). The path
     (every kept structure and energy) stays whole in ``nafill_paths``; the Fireworks, their states
     and stored data stay for ``lpad``. A compacted workflow cannot be re-run Firework by Firework
     (it is finished; ``nafill fill --max-na`` higher extends it from its path document).
@@ -173,8 +174,12 @@ def compact_workflow(lp, wf_id: int) -> bool:
         if changed:
             spec["nafill_compacted"] = True
             lp.fireworks.update_one({"fw_id": fw["fw_id"]}, {"$set": {"spec": spec}})
-    lp.launches.update_many({"fw_id": {"$in": nodes}, "action.mod_spec": {"$ne": []}},
-                            {"$set": {"action.mod_spec": []}})
+    for launch in lp.launches.find({"fw_id": {"$in": nodes}}, {"launch_id": 1, "action": 1}):
+        action = launch.get("action") or {}
+        if action.get("mod_spec") or action.get("additions"):  # applied long ago; the Fireworks remain
+            lp.launches.update_one({"launch_id": launch["launch_id"]},
+                                   {"$set": {"action.mod_spec": [], "action.additions": [],
+                                             "action.nafill_compacted": True}})
     lp.workflows.update_one({"nodes": int(wf_id)}, {"$set": {"metadata.nafill_compacted": True}})
     return True
 
