@@ -77,7 +77,8 @@ def main() -> None:
         ratios.append(t_fw / t_local)
         print(f"part 2 pair {pair + 1}: in-process {t_local:.2f} s, FireWorks {t_fw:.2f} s, ratio "
               f"{t_fw / t_local:.2f}, identical paths: {same}")
-    print(f"  median ratio FireWorks / in-process (1.19 nm, 8 Na): {statistics.median(ratios):.2f}")
+    if ratios:
+        print(f"  median ratio FireWorks / in-process (1.19 nm, 8 Na): {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":
