@@ -213,7 +213,7 @@ def test_damaged_store_refused_with_path_and_way_out(damage, tmp_path):
         p = _run(NAFILL + verb, env, check=False)
         assert p.returncode == 2, (verb, p.stderr)
         lines = p.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(store) in lines[0] and "store.bak" in lines[0], lines
+        assert len(lines) == 1 and str(store) in lines[0] and ".json.bak" in lines[0], lines
     assert not (tmp_path / "x").exists()
     _run(shlex.split(lines[0].split("with: ", 1)[1]), env)
     st = _run(NAFILL + ["status"], env)
@@ -230,6 +230,7 @@ def test_two_writers_one_out_and_one_store(tmp_path):
             if (out / ".nafill.lock").exists() and (out / ".nafill.lock").read_text().strip():
                 break
             time.sleep(0.05)
+        os.kill(p.pid, signal.SIGSTOP)  # frozen while holding the lock: the checks below cannot race it
         for other in (["--engine", "local"], ["--engine", "local", "--candidates", "4"], []):
             q = _run(NAFILL + ["fill", "--spacing-nm", "1.19", "--max-na", "8", "--candidates", "12", "-q",
                                "--out", str(out), *other], env, check=False)
