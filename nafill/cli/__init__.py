@@ -27,7 +27,9 @@ VERBS = {
     "export": ("nafill.cli.fireworks:export_cmd", "Write the run folder of a workflow from the database."),
     "fill": ("nafill.cli.fill:fill_cmd", "Fill a pore one Na at a time along the lowest-enthalpy path."),
     "import": ("nafill.cli.importer:import_cmd", "Build a run folder from VASP runs done by hand (import vasp)."),
+    "lpad": ("nafill.cli.fwtools:lpad_cmd", "FireWorks' lpad on the embedded store, locked, written atomically."),
     "neb": ("nafill.cli.beyond:neb_cmd", "Climbing-image NEB of one Na hopping in orifices."),
+    "rlaunch": ("nafill.cli.fwtools:rlaunch_cmd", "FireWorks' rlaunch on the embedded store, locked, written atomically."),
     "run": ("nafill.cli.fireworks:run_cmd", "Launch ready Fireworks here until none is left."),
     "status": ("nafill.cli.fireworks:status_cmd", "List nafill workflows with their state and steps done."),
     "submit": ("nafill.cli.fireworks:submit", "Add workflows to the LaunchPad."),
@@ -99,11 +101,39 @@ def _expand_multi_value(argv: list[str]) -> list[str]:
     return out
 
 
-def _as_cli_name(message: str) -> str:
-    """Name the command-line flag in a Python-side message: ``spacing_nm = ...`` -> ``--spacing-nm = ...``."""
+def _flags_of(argv: list[str]) -> dict[str, str]:
+    """Python names of the invoked command's options -> their real flags (``n_candidates`` ->
+    ``--candidates``), so a message raised deep inside names the flag the user can type."""
+    flags: dict[str, str] = {}
+    try:
+        ctx = click.Context(cli)
+        cmd: click.Command | None = cli
+        for tok in argv:
+            if tok.startswith("-"):
+                continue
+            if isinstance(cmd, click.Group):
+                cmd = cmd.get_command(ctx, tok)
+                if cmd is None:
+                    return flags
+                continue
+            break
+        for p in getattr(cmd, "params", []):
+            if isinstance(p, click.Option) and p.name:
+                long = [o for o in p.opts if o.startswith("--")]
+                if long:
+                    flags[p.name.lower()] = long[0]
+    except Exception:  # noqa: BLE001 - naming is best effort, never an error of its own
+        pass
+    return flags
+
+
+def _as_cli_name(message: str, argv: list[str] | None = None) -> str:
+    """Name the command-line flag in a Python-side message: ``n_candidates = 0 ...`` ->
+    ``--candidates = 0 ...`` (the invoked command's real flag; else ``spacing_nm`` -> ``--spacing-nm``)."""
     head, sep, rest = message.partition(" = ")
     if sep and head.replace("_", "").isalnum():
-        return f"--{head.replace('_', '-').lower()} = {rest}"
+        flag = _flags_of(argv or []).get(head.lower())
+        return f"{flag or '--' + head.replace('_', '-').lower()} = {rest}"
     return message
 
 
@@ -119,10 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"nafill: error: {exc.format_message()}", err=True)
         return exc.exit_code if exc.exit_code else 2
     except NafillInputError as exc:
-        click.echo(f"nafill: error: {_as_cli_name(str(exc))}", err=True)
+        click.echo(f"nafill: error: {_as_cli_name(str(exc), argv)}", err=True)
         return 2
     except NafillRunError as exc:
         click.echo(f"nafill: run error: {exc}", err=True)
+        return 3
+    except OSError as exc:  # disk full, a folder made read-only during the run ...
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        click.echo(f"nafill: run error: {exc.strerror or exc}{where}; what was written before is kept: fix "
+                   "it and run the same command again to resume", err=True)
         return 3
     return rv if isinstance(rv, int) else 0
 

@@ -9,13 +9,14 @@ import click
 
 from nafill.analysis.compare import load_paths
 from nafill.analysis.report import analyze, format_report
+from nafill.cli.options import OUT_DIR
 from nafill.errors import check_range
 
 
 @click.command("analyze")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of the table.")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--plots", "plots_dir", type=OUT_DIR, default=None,
               help="Folder for the PNG figures [default: analysis/ inside the first run folder].")
 @click.option("--tol-ev", "tol_eV", type=float, default=0.05, show_default=True,
               help="H must fall this much (eV) below its maximum to count as nucleation.")
@@ -33,7 +34,13 @@ def analyze_cmd(runs, as_json, plots_dir, tol_eV, mass_convention, valence, gamm
     (profiles; barrier against cavity size with its d^2 fit; orifice scan; connected pores)."""
     check_range("tol_ev", tol_eV, 0.0, None, "eV", lo_inclusive=False)
     if valence is not None:
-        check_range("valence", valence, 0.0, 1.5)
+        check_range("valence", valence, 0.0, 1.5, lo_inclusive=False)
+    check_range("gamma_j_m2", gamma_J_m2, 0.0, 10.0, "J/m^2", lo_inclusive=False)
+    check_range("theta_deg", theta_deg, 0.0, 180.0, "degrees")
+    if plots_dir is not None:
+        from nafill.workflows.engine.store import check_out_dir
+
+        check_out_dir(plots_dir, "--plots")
     paths = load_paths(runs)
     if plots_dir is None:
         first = Path(runs[0])

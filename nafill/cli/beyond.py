@@ -9,10 +9,9 @@ from pathlib import Path
 import click
 
 from nafill.analysis.plots import plot_free_energy, plot_neb_barriers
-from nafill.cli.options import calculator_options, parse_calc_options
+from nafill.cli.options import OUT_DIR, calculator_options, checked_backend, parse_calc_options
 from nafill.errors import NafillInputError, check_range
 from nafill.io import atomic_write_text
-from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.store import load_path
 from nafill.workflows.studies.neb import barrier_table, write_neb_inputs
 from nafill.workflows.studies.thermo import check_temperatures, free_energy_profile
@@ -25,7 +24,7 @@ from nafill.workflows.studies.thermo import check_temperatures, free_energy_prof
 @calculator_options(None, "Backend for the phonons: emt, mlip, vasp or module:factory [default: the run's "
                          "own, if ASE-based]; mlip is recommended (the emt surrogate's bcc Na has imaginary modes).")
 @click.option("--steps", "steps", type=int, multiple=True, help="Only these Na counts (default: every step).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", "out_dir", type=OUT_DIR, default=None,
               help="Folder for thermo.json and thermo.png [default: the run folder].")
 @click.option("--json", "as_json", is_flag=True)
 def thermo_cmd(run, temperatures, calculator, calc_option, steps, out_dir, as_json) -> None:
@@ -33,11 +32,21 @@ def thermo_cmd(run, temperatures, calculator, calc_option, steps, out_dir, as_js
     carbon frozen). Prints the table, flags imaginary modes, writes thermo.json and thermo.png."""
     temps = check_temperatures(temperatures)
     path = load_path(run)
+    have = [int(st["n_na"]) for st in path.steps]
+    if not have:
+        raise NafillInputError(f"RUN = {str(run)!r} holds no steps yet: nothing to compute")
+    bad = [k for k in steps if k not in have]
+    if bad:
+        raise NafillInputError(f"--steps {' '.join(map(str, bad))}: the run has the Na counts {have[0]}..{have[-1]}")
+    if out_dir is not None:
+        from nafill.workflows.engine.store import check_out_dir
+
+        check_out_dir(out_dir)
     name = calculator or path.backend.get("name")
     if name == "vasp":
         raise NafillInputError("--calculator: phonons of a VASP run need VASP single points; use "
                                "nafill.workflows.studies.thermo.write_displacement_inputs, or pass --calculator mlip")
-    backend = get_backend(name, **parse_calc_options(calc_option))
+    backend = checked_backend(name, parse_calc_options(calc_option))
     if not hasattr(backend, "calculator"):
         raise NafillInputError(f"--calculator = {name!r} is not an ASE-based backend")
     prof = free_energy_profile(path, backend.calculator, temps, list(steps) or None)
@@ -69,7 +78,7 @@ def thermo_cmd(run, temperatures, calculator, calc_option, steps, out_dir, as_js
 @calculator_options()
 @click.option("--images", "n_images", type=int, default=5, show_default=True, help="Intermediate images.")
 @click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True, help="NEB force threshold, eV/A.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("neb"),
+@click.option("--out", "out_dir", type=OUT_DIR, default=Path("neb"),
               show_default=True, help="Folder for neb.json and neb.png.")
 @click.option("--vasp-inputs", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write VTST NEB inputs (POTCAR.spec) per spacing into this folder.")
@@ -79,7 +88,14 @@ def neb_cmd(spacings, calculator, calc_option, n_images, fmax_eV_A, out_dir, vas
     spacings: barrier (eV) against spacing (nm) as a table, neb.json and neb.png."""
     for s in spacings:
         check_range("spacings_nm", s, 0.30, 5.0, "nm")
-    backend = get_backend(calculator, **parse_calc_options(calc_option))
+    check_range("images", n_images, 1, 50)
+    check_range("fmax", fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
+    from nafill.workflows.engine.store import check_out_dir
+
+    check_out_dir(out_dir)
+    if vasp_inputs is not None:
+        check_out_dir(vasp_inputs, "--vasp-inputs")
+    backend = checked_backend(calculator, parse_calc_options(calc_option))
     if not hasattr(backend, "factory"):
         raise NafillInputError(f"--calculator = {calculator!r}: NEB here needs an ASE-based backend; "
                                "use --vasp-inputs for VASP")

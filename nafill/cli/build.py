@@ -14,6 +14,7 @@ from nafill.structures.connected import connected_pore
 from nafill.structures.na_layers import na_layers_model
 from nafill.structures.pores import cavity, orifice
 from nafill.structures.sites import candidate_sites
+from nafill.structures.validation import check_host
 
 
 @click.group()
@@ -95,6 +96,8 @@ def build_connected(spacings, width_A: float, ny: int, stacking: str, output: Pa
 def build_sites(structure: Path, seed: int, no_symmetry: bool, as_json: bool) -> None:
     """Print the candidate sites for the next Na in STRUCTURE (counts before/after merging)."""
     atoms = read_structure(structure)
+    for w in check_host(atoms, f"STRUCTURE {str(structure)!r}", allow_na=True):
+        click.echo(f"nafill: warning: {w}", err=True)
     sites = candidate_sites(atoms, seed=seed, use_symmetry=not no_symmetry)
     summary = sites.summary()
     if as_json:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nafill.cli.options import calculator_options, parse_calc_options, screen_options
+from nafill.cli.options import OUT_DIR, calculator_options, parse_calc_options, screen_options
 from nafill.workflows.engine.cli_runner import run_fill_cli
 
 
@@ -44,7 +44,7 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--workers", default="1", show_default=True,
               help="Processes relaxing candidates in parallel, or 'auto' (same path as serial).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "out_dir", type=OUT_DIR, required=True,
               help="Output folder: path.json, path.extxyz, profile.png. An unfinished run there "
                    "is resumed.")
 @click.option("--overwrite", is_flag=True, help="Discard a previous run in --out and start again.")
@@ -76,7 +76,7 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
             max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
             prescreen_steps=prescreen_steps, beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
             stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, seed=seed,
-            workers=workers if workers == "auto" else int(workers) if workers.isdigit() else workers,
+            workers=workers,
             screen_calculator=screen_calculator, screen_max=screen_max, screen_margin_eV=screen_margin_eV,
             screen_learn=screen_learn,
         ),

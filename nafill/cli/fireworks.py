@@ -10,8 +10,17 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from nafill.cli.options import calculator_options, launchpad_option, parse_calc_options, screen_options
+from nafill.cli.options import (
+    OUT_DIR,
+    calculator_options,
+    checked_backend,
+    launchpad_option,
+    parse_calc_options,
+    screen_options,
+)
 from nafill.workflows.engine.cli_runner import build_host
+from nafill.workflows.engine.parallel import install_signal_handlers
+from nafill.workflows.engine.store import check_out_dir, run_lock
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.fireworks.builders import connected_study_workflows, filling_workflow, orifice_scan_workflows
 from nafill.workflows.fireworks.env import FWorker
@@ -34,7 +43,10 @@ def _policy_options(f):
                                beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed,
                                screen_calculator=screen_calculator, screen_max=screen_max,
                                screen_margin_eV=screen_margin_eV, screen_learn=screen_learn)
-        submit_kw = dict(backend=calculator, backend_options=parse_calc_options(calc_option),
+        policy.validate()  # every value refused before anything is built or submitted
+        options = parse_calc_options(calc_option)
+        checked_backend(calculator, options)
+        submit_kw = dict(backend=calculator, backend_options=options,
                          modifications=parse_calc_options(spec_items))
         if batch_size is not None:
             submit_kw["batch_size"] = batch_size
@@ -58,8 +70,8 @@ def _policy_options(f):
     return launchpad_option(w)
 
 
-def _add(workflows, launchpad_file) -> None:
-    with open_launchpad(launchpad_file) as lp:
+def _add(workflows, launchpad_file, store=None) -> None:
+    with open_launchpad(launchpad_file, store=store) as lp:
         for wf in workflows:
             ids = lp.add_wf(wf)
             click.echo(f"added workflow {min(ids.values())}: {wf.name}")
@@ -70,55 +82,64 @@ def _add(workflows, launchpad_file) -> None:
 @click.option("--spacing-nm", help="Cavity/orifice spacing, nm, or 2L..7L.")
 @click.option("--host", "host_file", type=click.Path(dir_okay=False, path_type=Path), help="Host structure file.")
 @_policy_options
-def submit_fill(spacing_nm, host_file, launchpad_file, policy, submit_kw) -> None:
+def submit_fill(spacing_nm, host_file, launchpad_file, store, policy, submit_kw) -> None:
     """Add a filling workflow; prints its id."""
     if (spacing_nm is None) == (host_file is None):
         raise click.UsageError("give exactly one of --spacing-nm or --host")
-    _add([filling_workflow(build_host(spacing_nm, host_file), policy=policy, **submit_kw)], launchpad_file)
+    _add([filling_workflow(build_host(spacing_nm, host_file), policy=policy, **submit_kw)], launchpad_file, store)
 
 
 @submit.command("orifice-scan")
 @click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
               help="Orifice spacings, nm: --spacings-nm 0.40 0.45 0.50 0.55")
 @_policy_options
-def submit_orifice_scan(spacings, launchpad_file, policy, submit_kw) -> None:
+def submit_orifice_scan(spacings, launchpad_file, store, policy, submit_kw) -> None:
     """Add one filling workflow per orifice spacing."""
-    _add(orifice_scan_workflows(list(spacings), policy=policy, **submit_kw), launchpad_file)
+    _add(orifice_scan_workflows(list(spacings), policy=policy, **submit_kw), launchpad_file, store)
 
 
 @submit.command("connected")
 @click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
               help="Section spacings, nm, narrow first: --spacings-nm 0.5 1.2 1.82")
 @_policy_options
-def submit_connected(spacings, launchpad_file, policy, submit_kw) -> None:
+def submit_connected(spacings, launchpad_file, store, policy, submit_kw) -> None:
     """Add the widest cavity alone and the connected pore (the pre-nucleation comparison)."""
-    _add(connected_study_workflows(list(spacings), policy=policy, **submit_kw), launchpad_file)
+    _add(connected_study_workflows(list(spacings), policy=policy, **submit_kw), launchpad_file, store)
 
 
 @submit.command("spacing")
 @click.option("--layers", "layers", type=int, multiple=True, default=(2, 3, 4, 5, 6, 7), show_default=True,
               help="Na layer counts to relax (1..7): --layers 2 3 4.")
 @_policy_options
-def submit_spacing(layers, launchpad_file, policy, submit_kw) -> None:
+def submit_spacing(layers, launchpad_file, store, policy, submit_kw) -> None:
     """Relax the k-Na-layer models (walls and Na), then fill each resulting cavity."""
-    _add([spacing_workflow(list(layers), policy=policy, **submit_kw)], launchpad_file)
+    _add([spacing_workflow(list(layers), policy=policy, **submit_kw)], launchpad_file, store)
 
 
 @click.command("run")
 @launchpad_option
-@click.option("--launch-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--launch-dir", type=OUT_DIR, default=None,
               help="Folder for the launch directories [default: a temporary folder].")
 @click.option("--fworker", "fworker_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="FireWorker YAML (its env gives e.g. vasp_cmd to >>vasp_cmd<< options).")
 @click.option("-q", "--quiet", is_flag=True)
-def run_cmd(launchpad_file, launch_dir, fworker_file, quiet) -> None:
+def run_cmd(launchpad_file, store, launch_dir, fworker_file, quiet) -> None:
     """Launch ready Fireworks here until none is left (rapid-fire), with progress."""
-    with open_launchpad(launchpad_file) as lp:
+    fworker = None
+    if fworker_file is not None:
+        if not fworker_file.is_file():
+            raise click.BadParameter(f"{str(fworker_file)!r} does not exist", param_hint="'--fworker'")
+        try:
+            fworker = FWorker.from_file(str(fworker_file))
+        except Exception as exc:  # noqa: BLE001 - YAML errors of many kinds
+            raise click.BadParameter(f"{str(fworker_file)!r} is not a FireWorker YAML ({type(exc).__name__})",
+                                     param_hint="'--fworker'") from None
+    if launch_dir is not None:
+        check_out_dir(launch_dir, "--launch-dir")
+    install_signal_handlers()
+    with open_launchpad(launchpad_file, store=store) as lp:
         bar = tqdm(unit="fw", disable=quiet, file=sys.stderr, desc="fireworks")
         try:
-            fworker = None
-            if fworker_file is not None:
-                fworker = FWorker.from_file(str(fworker_file))
             n = run_launchpad(lp, launch_dir=launch_dir, on_launch=lambda _id: bar.update(1), fworker=fworker)
         finally:
             bar.close()
@@ -141,19 +162,22 @@ def _print_status(rows) -> None:
 
 @click.command("status")
 @launchpad_option
-def status_cmd(launchpad_file) -> None:
+def status_cmd(launchpad_file, store) -> None:
     """List nafill workflows with their state and the steps done."""
-    with open_launchpad(launchpad_file) as lp:
+    with open_launchpad(launchpad_file, store=store) as lp:
         _print_status(workflow_status(lp))
 
 
 @click.command("export")
 @click.argument("wf_id", type=int)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", "out_dir", type=OUT_DIR, required=True,
               help="Run folder to write (path.json, path.extxyz, profile.png).")
 @launchpad_option
-def export_cmd(wf_id, out_dir, launchpad_file) -> None:
+def export_cmd(wf_id, out_dir, launchpad_file, store) -> None:
     """Write the run folder of workflow WF_ID from the results collection."""
-    with open_launchpad(launchpad_file) as lp:
+    if wf_id < 1:
+        raise click.BadParameter(f"{wf_id} must be a workflow id >= 1", param_hint="'WF_ID'")
+    out_dir = check_out_dir(out_dir)
+    with open_launchpad(launchpad_file, store=store) as lp, run_lock(out_dir):
         out = export_run(lp, wf_id, out_dir)
     click.echo(f"wrote {out}/path.json, path.extxyz, profile.png")

@@ -51,10 +51,66 @@ def output_option(f):
                         required=True, help="Output file; the format follows the extension.")(f)
 
 
-launchpad_option = click.option(
-    "--launchpad", "launchpad_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="LaunchPad YAML of a real MongoDB [default: $NAFILL_LAUNCHPAD, else the embedded store "
-         "~/.nafill/launchpad_store.json].")
+class OutDirType(click.ParamType):
+    """An output folder: refuses '' (which would mean the current folder) and an existing file;
+    whether it can be written is checked before anything runs (``engine.store.check_out_dir``)."""
+
+    name = "DIR"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail(f"{value!r} is empty; name an output folder", param, ctx)
+        p = Path(str(value)).expanduser()
+        if p.exists() and not p.is_dir():
+            self.fail(f"{str(value)!r} exists and is not a folder", param, ctx)
+        return p
+
+
+OUT_DIR = OutDirType()
+
+
+class NonEmptyPath(click.ParamType):
+    """A path that may not be '' (click would read it as the current folder)."""
+
+    name = "PATH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail(f"{value!r} is empty", param, ctx)
+        return Path(str(value)).expanduser()
+
+
+NONEMPTY_PATH = NonEmptyPath()
+
+
+def checked_backend(name: str, options: dict):
+    """``get_backend`` with an option the backend does not take refused as bad input (not a TypeError)."""
+    from nafill.errors import NafillInputError
+    from nafill.workflows.backends.registry import get_backend
+
+    try:
+        backend = get_backend(name, **options)
+        backend.fingerprint()  # settings that cannot even be described fail here, not mid-run
+        return backend
+    except NafillInputError:
+        raise
+    except (TypeError, ValueError) as exc:
+        msg = str(exc).split("() ", 1)[-1]
+        raise NafillInputError(f"--calc-option: the {name} backend refuses {options}: {msg}") from None
+
+
+def launchpad_option(f):
+    """``--launchpad FILE`` (a real MongoDB) and ``--store FILE|DIR`` (which embedded store)."""
+    f = click.option("--store", "store", type=NONEMPTY_PATH, default=None,
+                     help="Embedded store: a store file, or a run folder of `nafill fill` (its own "
+                          "store) [default: $NAFILL_LAUNCHPAD_STORE, else ~/.nafill/launchpad_store.json].")(f)
+    return click.option(
+        "--launchpad", "launchpad_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="LaunchPad YAML of a real MongoDB [default: $NAFILL_LAUNCHPAD, else the embedded store].")(f)
 
 
 def screen_options(f):

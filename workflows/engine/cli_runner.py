@@ -2,7 +2,8 @@
 LaunchPad through :func:`nafill.workflows.fireworks.runner.fill_on_launchpad`), show progress,
 print the table and headline numbers, write the plot.
 
-All input is checked (host, backend, policy, output folder) before any energy is computed.
+All input is checked (host, backend, policy, output folder) before any energy is computed or any
+file written; then the run folder is locked (one writer at a time) for the whole run.
 """
 
 from __future__ import annotations
@@ -16,27 +17,39 @@ import click
 from tqdm import tqdm
 
 from nafill.analysis.plots import plot_path
-from nafill.constants import ORIFICE_RANGE_NM
+from nafill.cli.options import checked_backend
+from nafill.constants import ORIFICE_RANGE_NM, TEST_ONLY_BACKENDS
 from nafill.errors import NafillInputError
 from nafill.io import read_structure
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.pores import cavity, orifice, resolve_spacing_nm
-from nafill.workflows.backends.registry import TEST_ONLY_BACKENDS, get_backend
+from nafill.structures.validation import check_host
 from nafill.workflows.engine.documents import FillingPath
 from nafill.workflows.engine.loop import fill
+from nafill.workflows.engine.parallel import install_signal_handlers
 from nafill.workflows.engine.policy import FillingPolicy
-from nafill.workflows.engine.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG, RunStore
+from nafill.workflows.engine.store import PATH_EXTXYZ, PATH_JSON, PROFILE_PNG, RunStore, check_out_dir, run_lock
 from nafill.workflows.fireworks.runner import fill_on_launchpad
 
 
-def build_host(spacing_nm=None, host_file=None, supercell=(4, 4), stacking="AB"):
-    """The empty host: a cavity/orifice of ``spacing_nm`` or the structure in ``host_file``."""
+def build_host(spacing_nm=None, host_file=None, supercell=(4, 4), stacking="AB", warn=True):
+    """The empty host: a cavity/orifice of ``spacing_nm`` or the structure in ``host_file``,
+    checked by :func:`nafill.structures.validation.check_host` (warnings go to stderr)."""
     if host_file is not None:
-        return read_structure(host_file)
-    s = resolve_spacing_nm(spacing_nm)
-    if s <= ORIFICE_RANGE_NM[1]:
-        return orifice(s, supercell, stacking)
-    return cavity(s, supercell, stacking)
+        host = read_structure(host_file)
+        what = f"--host {str(host_file)!r}"
+    else:
+        for k in supercell:
+            if int(k) < 1 or int(k) > 20:
+                raise NafillInputError(f"--supercell = {' '.join(str(int(v)) for v in supercell)} must be two "
+                                       "integers in [1, 20]")
+        s = resolve_spacing_nm(spacing_nm)
+        host = orifice(s, supercell, stacking) if s <= ORIFICE_RANGE_NM[1] else cavity(s, supercell, stacking)
+        what = f"the {s:g} nm pore ({supercell[0]}x{supercell[1]} cell)"
+    for w in check_host(host, what):
+        if warn:
+            click.echo(f"nafill: warning: {w}", err=True)
+    return host
 
 
 def _evals(cost: dict, name: str | None) -> str:
@@ -114,16 +127,31 @@ def run_fill_cli(
     if engine not in ("fireworks", "local"):
         raise NafillInputError(f"engine = {engine!r} must be 'fireworks' or 'local'")
     host = build_host(spacing_nm, host_file, supercell, stacking)
-    backend = get_backend(calculator, **calc_options)
+    backend = checked_backend(calculator, calc_options)
     policy = FillingPolicy(**policy_kwargs).validate(pore_capacity(host), backend)
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NafillInputError(f"--out = {str(out_dir)!r} exists and is not a folder")
+    if engine == "fireworks":
+        from nafill.workflows.fireworks.launchpad import launchpad_file_from_env
+
+        launchpad_file_from_env(launchpad_file)  # a missing --launchpad file is refused now
+    out_dir = check_out_dir(out_dir)
+    install_signal_handlers()  # SIGTERM/SIGINT: pools reaped, lock released, store written
+    with run_lock(out_dir):
+        return _run_locked(host, policy, backend, calculator, calc_options, out_dir, overwrite, use_cache,
+                           quiet, engine, launchpad_file, t_start)
+
+
+def _run_locked(host, policy, backend, calculator, calc_options, out_dir: Path, overwrite, use_cache, quiet,
+                engine, launchpad_file, t_start: float) -> FillingPath:
+    existing = None
     if overwrite:
         for name in (PATH_JSON, PATH_EXTXYZ, PROFILE_PNG):
             (out_dir / name).unlink(missing_ok=True)
     else:
-        RunStore(out_dir).load_for_resume(host, backend, policy)  # refuses a different run
+        rs = RunStore(out_dir)
+        existing = rs.load_for_resume(host, backend, policy)  # refuses a different run
+        if rs.kept_more_steps is not None:
+            click.echo(f"nafill: note: {str(out_dir)!r} already holds {rs.kept_more_steps} steps, more than "
+                       f"--max-na {policy.max_na}; keeping them all (nothing to compute)", err=True)
 
     bar = tqdm(total=policy.max_na, unit="Na", disable=quiet, file=sys.stderr, desc="filling")
 
@@ -139,7 +167,7 @@ def run_fill_cli(
                         on_step=lambda r, p: on_step(r.n_na, r.formation_enthalpy_eV, r.step_voltage_V))
         else:
             path = fill_on_launchpad(host, calculator, calc_options, policy, out_dir, overwrite,
-                                       launchpad_file, on_step)
+                                       launchpad_file, on_step, existing=existing)
     finally:
         bar.close()
     png = plot_path(path, out_dir / PROFILE_PNG)

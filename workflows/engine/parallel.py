@@ -2,13 +2,21 @@
 
 Results always come back in input order, so a parallel step keeps exactly the path of a serial
 one (each relaxation is deterministic and independent of the others).
+
+Pools are created once per process and backend (keyed by the backend's fingerprint, so the new
+backend object every FireWorks relax task builds reuses the pool) and always reaped: at exit,
+on SIGTERM/SIGINT (see :func:`install_signal_handlers`), and, should the parent be SIGKILLed,
+by the kernel (each worker asks for SIGKILL when its parent dies).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import multiprocessing as mp
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -26,9 +34,24 @@ _POOLS: dict = {}
 the relaxations of a surrogate step."""
 
 
-def _init_worker(backend: Backend) -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: the kernel kills this worker when its parent dies (even by SIGKILL)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _init_worker(backend: Backend, parent_pid: int | None = None) -> None:
     global _WORKER_BACKEND
     _WORKER_BACKEND = backend
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which reaps us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     try:  # one BLAS thread per worker: the workers already fill the cores
         from threadpoolctl import threadpool_limits
 
@@ -44,6 +67,16 @@ def _relax_one(args: tuple[Atoms, float, int]) -> RelaxResult:
 
 def resolve_workers(workers: int | str | None) -> int:
     """``"auto"`` -> number of CPUs available to this process (at most 8); ints are checked."""
+    if isinstance(workers, str):
+        w = workers.strip().lower()
+        if w == "auto":
+            workers = "auto"
+        elif w.lstrip("+").isdigit():
+            workers = int(w)
+        else:
+            from nafill.errors import NafillInputError
+
+            raise NafillInputError(f"workers = {workers!r} must be a whole number of processes (1-256) or 'auto'")
     if workers in (None, "auto", 0):
         try:
             n = len(os.sched_getaffinity(0))
@@ -60,20 +93,54 @@ def map_relax(
     workers = resolve_workers(workers)
     if workers == 1 or len(structures) <= 1:
         return [backend.relax(a, fmax_eV_A, max_steps) for a in structures]
-    key = (id(backend), workers)
-    owner, pool = _POOLS.get(key, (None, None))
-    if owner is not backend:  # none yet, or an id reused by a new backend object
-        if pool is not None:
-            pool.shutdown(wait=False)
+    key = (_backend_key(backend), workers)
+    pool = _POOLS.get(key)
+    if pool is None:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
-                                   initializer=_init_worker, initargs=(backend,))
-        _POOLS[key] = (backend, pool)
+                                   initializer=_init_worker, initargs=(backend, os.getpid()))
+        _POOLS[key] = pool
     return list(pool.map(_relax_one, [(a, fmax_eV_A, max_steps) for a in structures]))
+
+
+def _backend_key(backend: Backend):
+    try:
+        return backend.fingerprint()
+    except Exception:  # noqa: BLE001 - a backend without a fingerprint: one pool per object
+        return ("object", id(backend))
+
+
+def pool_processes() -> list[int]:
+    """PIDs of every worker process of this process's pools (tests, diagnostics)."""
+    return [p.pid for pool in _POOLS.values() for p in (getattr(pool, "_processes", None) or {}).values()]
 
 
 @atexit.register
 def shutdown_pools() -> None:
-    """Stop every worker pool (at exit, or to release the processes early)."""
-    for _, pool in _POOLS.values():
-        pool.shutdown(wait=False, cancel_futures=True)
+    """Stop every worker pool now and reap its processes (at exit, on a signal, or early)."""
+    pools = list(_POOLS.values())
     _POOLS.clear()
+    for pool in pools:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.terminate()
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(timeout=5)
+
+
+def _on_signal(signum, frame) -> None:  # noqa: ARG001
+    shutdown_pools()
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM/SIGINT stop the command cleanly: pools reaped, locks released, stores written
+    (the ``finally`` blocks and exit handlers run). Only in the main thread."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _on_signal)

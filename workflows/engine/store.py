@@ -1,7 +1,10 @@
 """A run folder: ``path.json`` (the document), ``path.extxyz`` (kept structures), plots.
 
-Every write is atomic (temporary file + rename), so a run killed at any moment leaves the last
-complete step on disk, and running the same command again resumes from it.
+Every write is atomic (temporary file + rename, fsync), so a run killed at any moment leaves the
+last complete step on disk, and running the same command again resumes from it. One process at a
+time writes a run folder (:func:`run_lock`, ``.nafill.lock``: a second writer is refused with the
+first one's PID; the lock of a killed process is taken over), and a save never replaces a path
+with a shorter one (:class:`RunStore`).
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from pathlib import Path
 
 from ase import Atoms
 
-from nafill.errors import NafillInputError
+from nafill.errors import NafillInputError, NafillRunError
+from nafill.locks import ProcessLock
 from nafill.io import atomic_write_text, atoms_to_dict
 from nafill.structures.capacity import pore_capacity
 from nafill.workflows.backends.base import Backend
@@ -27,6 +32,52 @@ log = logging.getLogger(__name__)
 PATH_JSON = "path.json"
 PATH_EXTXYZ = "path.extxyz"
 PROFILE_PNG = "profile.png"
+LOCK_NAME = ".nafill.lock"
+
+
+def run_lock(out_dir) -> ProcessLock:
+    """The exclusive lock of a run folder (one writer at a time, whatever the engine)."""
+    return ProcessLock(Path(out_dir) / LOCK_NAME, f"the run folder {str(out_dir)!r}",
+                       "wait for it to finish, or choose another --out")
+
+
+def check_out_dir(out_dir, flag: str = "--out") -> Path:
+    """Refuse an output folder nafill cannot write, before anything is computed or submitted.
+
+    Nothing is created here: the nearest existing ancestor must be a writable folder (probed with a
+    temporary file that is removed at once), ``out_dir`` itself a folder if it exists.
+    """
+    raw = str(out_dir) if out_dir is not None else ""
+    if not raw.strip():
+        raise NafillInputError(f"{flag} = {raw!r} is empty; name an output folder (e.g. {flag} runs/c182)")
+    p = Path(raw).expanduser()
+    if p.exists() and not p.is_dir():
+        raise NafillInputError(f"{flag} = {raw!r} exists and is not a folder")
+    probe = p
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NafillInputError(f"{flag} = {raw!r}: {str(probe)!r} is a file, not a folder")
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".nafill_probe_", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise NafillInputError(f"{flag} = {raw!r}: cannot write in {str(probe)!r} ({exc.strerror or exc})") from None
+    return p
+
+
+def steps_on_disk(out_dir) -> int:
+    """Steps in ``out_dir/path.json`` (0 when there is none or it cannot be read)."""
+    p = Path(out_dir) / PATH_JSON
+    try:
+        return len(json.loads(p.read_text()).get("steps", []))
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def load_path(source) -> FillingPath:
@@ -78,13 +129,20 @@ class RunStore:
 
     def __init__(self, out_dir) -> None:
         self.dir = Path(out_dir)
+        self.kept_more_steps: int | None = None
+        """Set by :meth:`load_for_resume` when the run holds more steps than the new ``max_na``."""
 
     @property
     def path_json(self) -> Path:
         return self.dir / PATH_JSON
 
     def save(self, path: FillingPath) -> None:
-        """Write ``path.json`` and ``path.extxyz`` atomically."""
+        """Write ``path.json`` and ``path.extxyz`` atomically; never a shorter path over a longer one."""
+        on_disk = steps_on_disk(self.dir)
+        if on_disk > len(path.steps):
+            raise NafillRunError(
+                f"{str(self.path_json)!r} holds {on_disk} steps, the path to write only {len(path.steps)}; "
+                "kept the folder as it is (pass --overwrite, or another --out, to start again)")
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path_json, json.dumps(path.as_dict()))
         atomic_write_text(self.dir / PATH_EXTXYZ, extxyz_text(path))
@@ -111,11 +169,18 @@ class RunStore:
                 f"{str(self.dir)!r} holds a different run (differs in {', '.join(diffs)}); choose "
                 "another output folder or pass --overwrite to start again"
             )
+        old_max = path.policy.get("max_na")
         for k in FillingPolicy.NON_PHYSICAL:
             path.policy[k] = getattr(policy, k)
-        reason = stop_reason(path)
-        path.state["finished"] = reason is not None
-        path.state["stop_reason"] = reason
+        if policy.max_na is not None and len(path.steps) > policy.max_na:
+            # never truncate: the run keeps its steps (and the max_na that produced them)
+            path.policy["max_na"] = old_max if old_max is not None and old_max >= len(path.steps) else len(path.steps)
+            self.kept_more_steps = len(path.steps)
+        was = path.state.get("stop_reason") or ""
+        if not (path.state.get("finished") and not was.startswith(("reached max_na", "H stayed"))):
+            reason = stop_reason(path)  # a full pore stays finished
+            path.state["finished"] = reason is not None
+            path.state["stop_reason"] = reason
         path.summary = summarize(path)
         log.info("resuming %s after %d steps", self.dir, len(path.steps))
         return path

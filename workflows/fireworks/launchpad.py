@@ -1,18 +1,24 @@
 """LaunchPad setup: an embedded store on laptops, a real MongoDB on clusters.
 
 Embedded (default)
-    FireWorks' mongomock support: the whole database lives in one JSON file,
-    ``$NAFILL_HOME/launchpad_store.json`` (created with ``{}`` when missing). FireWorks decides
-    which Mongo client to use when it is first imported; :mod:`nafill.workflows.fireworks.env`
-    handles that (the one place that imports FireWorks).
-    The store is in memory while a process runs; nafill writes it back atomically after every
-    launched Firework and on close, so a killed runner loses at most the Firework in flight.
-    Because two processes would overwrite each other's store, nafill takes an exclusive lock
-    (``launchpad_store.json.lock``) and refuses a second process with a clear message.
+    FireWorks' mongomock support: the whole database lives in one JSON file. ``nafill fill``
+    keeps one per run folder (``<out>/launchpad_store.json``: the store holds that fill only, so
+    its cost follows the work and two fills in two folders never meet); ``nafill submit`` /
+    ``run`` / ``status`` / ``export`` use ``$NAFILL_LAUNCHPAD_STORE`` or
+    ``$NAFILL_HOME/launchpad_store.json`` (``--store FILE`` or a run folder picks another).
+    FireWorks decides which Mongo client to use when it is first imported;
+    :mod:`nafill.workflows.fireworks.env` handles that (the one place that imports FireWorks) and
+    gives every LaunchPad of a process the same in-memory store.
 
-    The standard FireWorks commands work on the same store while no nafill process holds it::
+    The file is written atomically and durably (:mod:`nafill.workflows.fireworks.store_file`:
+    temporary file, fsync, rename, the previous state kept as ``<store>.bak``) by the task that
+    completes a step, and when the process ends, so a kill loses at most the step in flight; a
+    damaged file is refused with the recovery command. One process at a time holds a store: an
+    exclusive lock (``<store>.lock``, a POSIX record lock, released when its owner dies) refuses a
+    second one with the owner's PID.
 
-        MONGOMOCK_SERVERSTORE_FILE=~/.nafill/launchpad_store.json lpad get_wflows
+    FireWorks' own tools run safely on it through nafill, which takes the lock and writes
+    atomically: ``nafill lpad get_wflows``, ``nafill rlaunch rapidfire``.
 
 Real MongoDB
     ``--launchpad FILE`` or ``$NAFILL_LAUNCHPAD`` names a LaunchPad YAML (see the top-level
@@ -22,19 +28,23 @@ Real MongoDB
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import bson.json_util
-
-from nafill.errors import NafillInputError
-from nafill.io import atomic_write_text
+from nafill.errors import NafillInputError, NafillRunError
+from nafill.locks import ProcessLock, held_by_me
 from nafill.settings import nafill_home
-from nafill.workflows.fireworks.env import LaunchPad, use_embedded_store, use_mongodb
+from nafill.workflows.fireworks.env import (
+    LaunchPad,
+    forget_server_store,
+    harden_server_store,
+    save_server_store,
+    shared_server_store,
+    use_embedded_store,
+    use_mongodb,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,103 +72,161 @@ def launchpad_file_from_env(launchpad_file=None) -> Path | None:
     return p
 
 
-class StoreLock:
-    """Exclusive, non-blocking lock on the embedded store (one process at a time)."""
+STORE_NAME = "launchpad_store.json"
+"""File name of an embedded store (in ``$NAFILL_HOME`` or in a run folder)."""
 
-    def __init__(self, store: Path) -> None:
-        self.path = Path(str(store) + ".lock")
-        self._fh = None
+MONGO_TIMEOUT_MS = 5000
+"""How long a real MongoDB may take to answer before nafill gives up (pymongo waits 30 s)."""
 
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise NafillInputError(
-                    f"the embedded LaunchPad store {str(self.path)[:-5]!r} is in use by {holder}; "
-                    "wait for it to finish (one process at a time: the store is written back when "
-                    "a process exits) or use a real MongoDB with --launchpad"
-                ) from None
-            raise
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"nafill process pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
 
-    def release(self) -> None:
-        if self._fh is not None:
-            with contextlib.suppress(OSError):
-                self._fh.seek(0)
-                self._fh.truncate()
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+def resolve_store(store=None) -> Path:
+    """The embedded store file: ``store`` (a file, or a run folder holding one), else the default."""
+    if store is None or str(store) == "":
+        return Path(os.path.abspath(embedded_store_path()))
+    p = Path(os.path.abspath(Path(store).expanduser()))  # absolute: tasks run in launch folders
+    if p.is_dir():
+        return p / STORE_NAME
+    return p
+
+
+def StoreLock(store: Path) -> ProcessLock:  # noqa: N802 - a lock object, named like a class
+    """Exclusive lock on the embedded store (one process at a time)."""
+    return ProcessLock(Path(str(store) + ".lock"), f"the embedded LaunchPad store {str(store)!r}",
+                       "wait for it to finish (one process at a time holds a store) or use a real "
+                       "MongoDB with --launchpad")
+
+
+def _server_store(lp):
+    store = getattr(getattr(lp, "connection", None), "_store", None)
+    return store if getattr(store, "_filename", None) else None
 
 
 def flush(lp) -> None:
-    """Write the embedded store back to its file atomically (no-op for a real MongoDB)."""
-    store = getattr(getattr(lp, "connection", None), "_store", None)
-    filename = getattr(store, "_filename", None)
-    if store is None or not filename:
+    """Write the embedded store back to its file, atomically and durably (no-op for MongoDB)."""
+    store = _server_store(lp)
+    if store is not None:
+        _save(store)
+
+
+def _save(store) -> None:
+    try:
+        save_server_store(store)
+    except OSError as exc:
+        raise NafillRunError(
+            f"cannot write the embedded LaunchPad store {store._filename!r} ({exc.strerror or exc}); "
+            "its last good state is kept: free the space (or fix the folder) and run the same command "
+            "again to resume") from None
+
+
+def checkpoint(lp) -> None:
+    """A step was completed: make it durable now (embedded store; MongoDB writes are durable).
+
+    Called by the tasks themselves, so ``rlaunch``/``qlaunch`` get the same guarantee as
+    ``nafill run``. In a process that does not hold the store's lock (plain ``rlaunch``), the
+    lock is taken here first; if another process holds it, this process's copy is dropped (never
+    written over the other's) and the task fails.
+    """
+    store = _server_store(lp)
+    if store is None:
         return
-    atomic_write_text(filename, bson.json_util.dumps(store.to_dict()))
+    if not held_by_me(str(store._filename) + ".lock"):
+        try:
+            StoreLock(Path(store._filename)).acquire()  # held until this process exits
+        except NafillInputError:
+            forget_server_store(store)
+            raise
+    _save(store)
+
+
+def _check_mongodb(lp, yaml_file: Path) -> None:
+    try:
+        lp.connection.admin.command("ping")
+    except Exception as exc:  # noqa: BLE001 - pymongo raises many kinds; never echo the URI
+        raise NafillInputError(
+            f"--launchpad = {str(yaml_file)!r}: the MongoDB server does not answer within "
+            f"{MONGO_TIMEOUT_MS / 1000:g} s ({type(exc).__name__}); check host, port and network"
+        ) from None
 
 
 @contextlib.contextmanager
-def open_launchpad(launchpad_file=None) -> Iterator:
+def open_launchpad(launchpad_file=None, store=None) -> Iterator:
     """Open the LaunchPad (embedded by default), yield it, and close it cleanly.
 
-    Embedded: takes the store lock first (a second process is refused before it touches the
-    store), flushes atomically on exit and detaches mongomock's own exit-time writer.
+    Embedded: ``store`` (file or run folder; default :func:`embedded_store_path`). Takes the
+    store lock first (a second process is refused before it touches the store), refuses a
+    damaged store, writes it back atomically on exit.
     """
     yaml_file = launchpad_file_from_env(launchpad_file)
     if yaml_file is not None:
         use_mongodb()
         try:
             lp = LaunchPad.from_file(str(yaml_file))
+            kw = dict(lp.mongoclient_kwargs or {})
+            if "serverSelectionTimeoutMS" not in kw:
+                lp.mongoclient_kwargs = {**kw, "serverSelectionTimeoutMS": MONGO_TIMEOUT_MS}
+                lp = LaunchPad.from_dict(lp.to_dict())
         except Exception as exc:  # noqa: BLE001 - never echo the file (it may hold a password)
             raise NafillInputError(f"cannot load the LaunchPad file {str(yaml_file)!r}: {type(exc).__name__}") from None
+        _check_mongodb(lp, yaml_file)
         _CURRENT["lp"] = lp
         try:
             yield lp
         finally:
             _CURRENT.pop("lp", None)
         return
-    store = embedded_store_path()
-    lock = StoreLock(store)
+    path = resolve_store(store)
+    lock = StoreLock(path)
     lock.acquire()
     lp = None
+    server = None
     try:
-        use_embedded_store(store)
+        use_embedded_store(path)
+        server = shared_server_store(path)  # refuses a damaged file
         lp = LaunchPad(strm_lvl="ERROR")
         if lp.fw_id_assigner.find_one({}) is None:  # a new store: initialise it once
             lp.reset("", require_password=False)
+            flush(lp)
+        previous = _CURRENT.get("lp")
         _CURRENT["lp"] = lp
-        yield lp
+        try:
+            yield lp
+        finally:
+            if previous is not None:
+                _CURRENT["lp"] = previous
+            else:
+                _CURRENT.pop("lp", None)
     finally:
-        _CURRENT.pop("lp", None)
-        if lp is not None:
-            try:
+        outermost = lock_depth(lock) == 1
+        try:
+            if lp is not None:
                 flush(lp)
-            finally:
-                finalizer = getattr(lp.connection._store, "_finalizer", None)
-                if finalizer is not None:
-                    finalizer.detach()
-        lock.release()
+        finally:
+            if server is not None and outermost:
+                forget_server_store(server)  # a later open re-reads the file (rlaunch may change it)
+            lock.release()
+
+
+def lock_depth(lock: ProcessLock) -> int:
+    from nafill.locks import _HELD
+
+    held = _HELD.get(os.path.realpath(lock.path))
+    return held[1] if held else 0
 
 
 SPACINGS_COLLECTION = "nafill_spacings"
 """Collection of relaxed Na-layer models (one document per layer count and study)."""
 
 
-def current_launchpad():
-    """The LaunchPad of this process: the one ``open_launchpad`` opened, else FireWorks' auto-load."""
+def current_launchpad(task=None):
+    """The LaunchPad running this task: the rocket's own (FireWorks hands it to every task whose
+    spec has ``_add_launchpad_and_fw_id``, as nafill's have), else the one ``open_launchpad``
+    opened, else FireWorks' auto-load (sharing this process's embedded store, see ``env``)."""
+    lp = getattr(task, "launchpad", None) if task is not None else None
+    if lp is not None:
+        store = _server_store(lp)
+        if store is not None:
+            harden_server_store(store)  # rlaunch's store: atomic exit-time write, shared by the process
+        return lp
     lp = _CURRENT.get("lp")
     if lp is None:
         lp = LaunchPad.auto_load()
@@ -166,13 +234,9 @@ def current_launchpad():
     return lp
 
 
-def results_collection():
-    """The ``nafill_paths`` collection of the LaunchPad in use.
-
-    Inside ``nafill run`` that is the open LaunchPad; under ``rlaunch`` on a cluster it is the
-    one FireWorks auto-loads (``my_launchpad.yaml``), exactly as rlaunch itself does.
-    """
-    return current_launchpad().db[RESULTS_COLLECTION]
+def results_collection(task=None):
+    """The ``nafill_paths`` collection of the LaunchPad running ``task`` (see :func:`current_launchpad`)."""
+    return current_launchpad(task).db[RESULTS_COLLECTION]
 
 
 def describe_launchpad(lp) -> str:

@@ -1,22 +1,25 @@
 """Running, inspecting and exporting nafill workflows on a LaunchPad.
 
 * :func:`run_launchpad`: launch Fireworks in this process until none is ready (rapid-fire),
-  recovering runs lost to a killed runner first; the embedded store is flushed after every
-  Firework.
+  recovering runs lost to a killed runner first; the tasks make every completed step durable
+  themselves (:func:`~nafill.workflows.fireworks.launchpad.checkpoint`), the store is written
+  once more at the end.
 * :func:`workflow_status`: workflows with their state and the number of steps done.
-* :func:`fill_on_launchpad`: what ``nafill fill`` runs by default: submit (or find) one fill,
-  run it here, keep its run folder up to date.
+* :func:`fill_on_launchpad`: what ``nafill fill`` runs by default: submit (or find) one fill
+  on the run folder's own store, resume it (a higher ``max_na`` extends a finished fill, fizzled
+  Fireworks of a transient failure are re-run), run it here, keep the run folder up to date.
 * :func:`export_run`: write a run folder (path.json, path.extxyz, profile.png) from the results
   collection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,11 +27,19 @@ from typing import Any
 from nafill.analysis.plots import plot_path
 from nafill.errors import NafillInputError, NafillRunError
 from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.store import PROFILE_PNG, RunStore
+from nafill.workflows.engine.summary import stop_reason, summarize
 from nafill.workflows.fireworks.builders import fill_key, filling_workflow
-from nafill.workflows.fireworks.env import FWorker, launch_rocket, rocket
-from nafill.workflows.fireworks.launchpad import RESULTS_COLLECTION, SPACINGS_COLLECTION, flush, open_launchpad
-from nafill.workflows.fireworks.tasks import path_from_results_doc
+from nafill.workflows.fireworks.env import FWorker, Workflow, launch_rocket, rocket
+from nafill.workflows.fireworks.launchpad import (
+    RESULTS_COLLECTION,
+    SPACINGS_COLLECTION,
+    STORE_NAME,
+    flush,
+    open_launchpad,
+)
+from nafill.workflows.fireworks.tasks import SETTINGS_KEY, path_from_results_doc, plan_firework, save_path_doc
 
 log = logging.getLogger(__name__)
 
@@ -60,25 +71,23 @@ def run_launchpad(
     max_launches: int | None = None,
     on_launch: Callable[[int], None] | None = None,
     fworker=None,
-    flush_interval_s: float | None = None,
 ) -> int:
     """Launch ready Fireworks (of workflow ``wf_id`` if given) until none is left.
 
     Returns the number of Fireworks launched. Each launch runs in its own folder under
-    ``launch_dir`` (default: a temporary folder, removed afterwards unless given). ``fworker``
-    (a FireWorks ``FWorker``) supplies ``env`` entries such as ``vasp_cmd``. The embedded store
-    is written back at most every ``flush_interval_s`` seconds (default ``$NAFILL_FLUSH_INTERVAL_S``
-    or 3 s; 0 = after every Firework) and at the end: a killed runner loses at most that much work,
-    which the next run redoes (every step is deterministic).
+    ``launch_dir`` (default: a temporary folder, removed afterwards); folders a Firework leaves
+    empty (every surrogate Firework) are removed, and no ``FW.json`` copy of the spec is written
+    into them. ``fworker`` (a FireWorks ``FWorker``) supplies ``env`` entries such as
+    ``vasp_cmd``. The tasks write the embedded store durably whenever a step completes; it is
+    written once more at the end, so a killed runner loses at most the step in flight.
     """
-    if flush_interval_s is None:
-        flush_interval_s = float(os.environ.get("NAFILL_FLUSH_INTERVAL_S", "3"))
     rocket.ROCKET_STREAM_LOGLEVEL = "ERROR"  # the rocket's INFO lines would drown the progress bar
     for h in logging.getLogger("rocket.launcher").handlers:
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
             h.setLevel(logging.ERROR)
     embedded = _is_embedded(lp)
-    original_ping = rocket.start_ping_launch
+    original_ping, original_json = rocket.start_ping_launch, rocket.PRINT_FW_JSON
+    rocket.PRINT_FW_JSON = False  # the spec is in the database; a copy per launch folder is clutter
     if embedded:
         # no ping thread: lost runs are recovered through the store lock, and mongomock is not
         # thread-safe (the ping thread races the rocket's own writes)
@@ -86,42 +95,93 @@ def run_launchpad(
     lost = recover_lost_runs(lp, embedded)
     if lost:
         log.warning("re-running %d Firework(s) lost by an earlier runner: %s", len(lost), lost)
-        flush(lp)
     own_tmp = launch_dir is None
-    root = Path(tempfile.mkdtemp(prefix="nafill_launch_")) if own_tmp else Path(launch_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="nafill_launch_")) if own_tmp else Path(os.path.abspath(launch_dir))
     fworker = fworker or FWorker()
     n = 0
-    last_flush = time.monotonic()
     cwd = os.getcwd()
+    nodes = None
+    touched: set[int] = set()
+    if wf_id is not None:
+        nodes = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1})["nodes"]
     try:
         while max_launches is None or n < max_launches:
             query = {"state": "READY"}
             if wf_id is not None:
-                nodes = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1})["nodes"]
+                if n:  # dynamic Fireworks join the workflow as it runs
+                    nodes = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1})["nodes"]
                 query["fw_id"] = {"$in": nodes}
             ready = lp.fireworks.find_one(query, {"fw_id": 1}, sort=[("fw_id", 1)])
             if ready is None:
                 break
+            root.mkdir(parents=True, exist_ok=True)
             d = tempfile.mkdtemp(prefix=f"launcher_{ready['fw_id']}_", dir=root)
             os.chdir(d)
+            err = Path(d) / "error.log"  # a failing task's traceback: kept with its launch folder
             try:
-                launch_rocket(lp, fworker, fw_id=ready["fw_id"], strm_lvl="ERROR")
+                with open(err, "w") as err_file:
+                    launch_rocket(lp, fworker, fw_id=ready["fw_id"], strm_lvl="ERROR", err_file=err_file)
             finally:
                 os.chdir(cwd)
+                with contextlib.suppress(OSError):
+                    if err.stat().st_size == 0:
+                        err.unlink()
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)  # only when the Firework left it empty
             n += 1
-            if time.monotonic() - last_flush >= flush_interval_s:
-                flush(lp)
-                last_flush = time.monotonic()
             if on_launch is not None:
                 on_launch(ready["fw_id"])
+            touched.add(ready["fw_id"])
+        for wf in lp.workflows.find({"nodes": {"$in": sorted(touched)}, "state": "COMPLETED",
+                                     "metadata.nafill_kind": "fill"}, {"nodes": 1}):
+            compact_workflow(lp, min(wf["nodes"]))
     finally:
         os.chdir(cwd)
-        flush(lp)
-        rocket.start_ping_launch = original_ping
+        rocket.start_ping_launch, rocket.PRINT_FW_JSON = original_ping, original_json
         if own_tmp:
             shutil.rmtree(root, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                root.rmdir()
+        flush(lp)
     return n
+
+
+def compact_workflow(lp, wf_id: int) -> bool:
+    """Drop the bulky payloads of a COMPLETED nafill fill: candidate structures in the relax specs,
+    relaxed structures pushed to the select specs, and the launches' recorded actions (the pushed
+    results and the dynamically added Fireworks, long since applied). The path
+    (every kept structure and energy) stays whole in ``nafill_paths``; the Fireworks, their states
+    and stored data stay for ``lpad``. A compacted workflow cannot be re-run Firework by Firework
+    (it is finished; ``nafill fill --max-na`` higher extends it from its path document).
+    Keeps a shared store's cost per fill flat: the 31st fill costs what the first did."""
+    wf = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1, "state": 1, "metadata": 1})
+    if wf is None or wf["state"] != "COMPLETED" or wf["metadata"].get("nafill_kind") != "fill":
+        return False
+    if wf["metadata"].get("nafill_compacted"):
+        return False
+    nodes = wf["nodes"]
+    for fw in lp.fireworks.find({"fw_id": {"$in": nodes}}, {"fw_id": 1, "spec": 1}):
+        spec = fw["spec"]
+        changed = False
+        if spec.get("nafill_results"):
+            spec["nafill_results"] = []
+            changed = True
+        for t in spec.get("_tasks", []):
+            if t.get("candidates"):
+                t["candidates"] = []
+                changed = True
+        if changed:
+            spec["nafill_compacted"] = True
+            lp.fireworks.update_one({"fw_id": fw["fw_id"]}, {"$set": {"spec": spec}})
+    for launch in lp.launches.find({"fw_id": {"$in": nodes}}, {"launch_id": 1, "action": 1}):
+        action = launch.get("action") or {}
+        if action.get("mod_spec") or action.get("additions"):  # applied long ago; the Fireworks remain
+            lp.launches.update_one({"launch_id": launch["launch_id"]},
+                                   {"$set": {"action.mod_spec": [], "action.additions": [],
+                                             "action.nafill_compacted": True}})
+    lp.workflows.update_one({"nodes": int(wf_id)}, {"$set": {"metadata.nafill_compacted": True}})
+    return True
 
 
 def find_workflow(lp, key: str) -> dict | None:
@@ -183,24 +243,104 @@ def export_run(lp, wf_id: int, out_dir) -> Path:
     return Path(out_dir)
 
 
+def _settings_of(lp, wf_id: int) -> dict[str, Any]:
+    fw = lp.fireworks.find_one({"fw_id": int(wf_id)}, {"spec": 1})
+    return copy.deepcopy(fw["spec"][SETTINGS_KEY])
+
+
+def _rerun_fizzled(lp, wf_id: int) -> list[int]:
+    """Re-run the FIZZLED Fireworks that stopped the workflow (a transient failure: disk full, a
+    killed worker); a fizzled relaxation already recorded as a failed candidate is left alone."""
+    wf = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1, "links": 1})
+    states = {d["fw_id"]: d["state"] for d in lp.fireworks.find({"fw_id": {"$in": wf["nodes"]}},
+                                                                   {"fw_id": 1, "state": 1})}
+    links = {int(k): v for k, v in wf["links"].items()}
+    todo = [i for i, st in sorted(states.items()) if st == "FIZZLED"
+            and not any(states.get(c) in ("COMPLETED", "RUNNING", "RESERVED") for c in links.get(i, []))]
+    for fw_id in todo:
+        if lp.fireworks.find_one({"fw_id": fw_id}, {"state": 1})["state"] == "FIZZLED":
+            lp.rerun_fw(fw_id)
+    return todo
+
+
+def resume_workflow(lp, wf_id: int, policy: FillingPolicy) -> FillingPath | None:
+    """Bring workflow ``wf_id`` in line with this command's settings before running it.
+
+    * fields that do not change the path so far (``max_na``, the stop rule, ``workers``) come
+      from ``policy``; a ``max_na`` below the steps already done keeps the steps (and the old
+      ``max_na``): nothing is ever truncated;
+    * a finished fill whose new ``max_na`` asks for more gets its next plan Firework;
+    * FIZZLED Fireworks that stopped the fill are re-run (the error is cleared first).
+    """
+    path = path_document(lp, wf_id)
+    wf = lp.workflows.find_one({"nodes": int(wf_id)})
+    if path is not None:
+        n = len(path.steps)
+        old_max = path.policy.get("max_na")
+        for k in FillingPolicy.NON_PHYSICAL:
+            path.policy[k] = getattr(policy, k)
+        if policy.max_na is not None and n > policy.max_na:
+            path.policy["max_na"] = old_max if old_max is not None and old_max >= n else n
+        was_finished = bool(path.state.get("finished"))
+        pore_full = was_finished and not str(path.state.get("stop_reason") or "").startswith(("reached max_na", "H stayed"))
+        if not pore_full:
+            reason = stop_reason(path)
+            path.state["finished"] = reason is not None
+            path.state["stop_reason"] = reason
+        fizzled = wf["state"] == "FIZZLED" or lp.fireworks.find_one(
+            {"fw_id": {"$in": wf["nodes"]}, "state": "FIZZLED"}, {"fw_id": 1}) is not None
+        if fizzled:
+            path.state.pop("error", None)
+            if path.state.get("status") == "failed":
+                path.state.pop("status")
+        path.summary = summarize(path)
+        save_path_doc(_settings_of(lp, wf_id)["path_id"], path, wf["name"])
+        if fizzled:
+            rerun = _rerun_fizzled(lp, wf_id)
+            if rerun:
+                log.warning("re-running fizzled Firework(s) %s of workflow %s", rerun, wf_id)
+        busy = lp.fireworks.find_one({"fw_id": {"$in": wf["nodes"]},
+                                      "state": {"$in": ["READY", "WAITING", "RUNNING", "RESERVED"]}}, {"fw_id": 1})
+        if was_finished and not path.state.get("finished") and busy is None:
+            settings = _settings_of(lp, wf_id)
+            settings["policy"] = {**settings["policy"], **{k: path.policy[k] for k in FillingPolicy.NON_PHYSICAL}}
+            leaves = [i for i in wf["nodes"] if not wf["links"].get(str(i))]
+            lp.append_wf(Workflow([plan_firework(settings, n + 1)]), [max(leaves)], pull_spec_mods=False)
+            log.info("extending workflow %s from %d to %s Na", wf_id, n, path.policy["max_na"])
+    elif wf["state"] == "FIZZLED":
+        _rerun_fizzled(lp, wf_id)
+    return path
+
+
 def fill_on_launchpad(host, calculator, calc_options, policy, out_dir: Path, overwrite: bool,
-                        launchpad_file, on_step) -> FillingPath:
+                        launchpad_file, on_step, existing: FillingPath | None = None) -> FillingPath:
     """Submit (or find again) this fill on the LaunchPad, run it here, export the run folder.
 
-    ``on_step(n_na, H_eV, V_V)`` is called whenever a step completes (``nafill fill``'s progress).
+    Embedded LaunchPad: the store of the run folder (``out_dir/launchpad_store.json``).
+    ``existing`` is the run already in ``out_dir`` (e.g. from ``--engine local`` or an older
+    store): a new workflow starts from its steps. ``on_step(n_na, H_eV, V_V)`` is called whenever
+    a step completes (``nafill fill``'s progress).
     """
     key = fill_key(host, {"name": calculator, "options": calc_options}, policy, tag=str(out_dir.resolve()))
-    with open_launchpad(launchpad_file) as lp:
+    with open_launchpad(launchpad_file, store=out_dir / STORE_NAME) as lp:
         wf_doc = find_workflow(lp, key)
+        if wf_doc is not None and not overwrite and existing is not None:
+            stored = path_document(lp, min(wf_doc["nodes"]))
+            if stored is None or len(stored.steps) < len(existing.steps):  # the folder went further
+                overwrite = True                                            # (e.g. --engine local)
         if wf_doc is not None and overwrite:
             lp.delete_wf(min(wf_doc["nodes"]), delete_launch_dirs=False)
             wf_doc = None
         if wf_doc is None:
             wf = filling_workflow(host, calculator, calc_options, policy, key=key)
+            if existing is not None and existing.steps:
+                save_path_doc(wf.metadata["nafill_path_id"], existing, wf.name)
             wf_id = min(lp.add_wf(wf).values())
+            flush(lp)
         else:
             wf_id = min(wf_doc["nodes"])
             log.info("resuming workflow %s (%s)", wf_id, wf_doc["state"])
+            resume_workflow(lp, wf_id, policy)
         store = RunStore(out_dir)
         last = {"n": -1}
 
@@ -214,7 +354,7 @@ def fill_on_launchpad(host, calculator, calc_options, policy, out_dir: Path, ove
                     on_step(s["n_na"], s["formation_enthalpy_eV"], s["step_voltage_V"])
 
         on_launch(0)
-        # launch folders (and e.g. VASP run folders inside them) are kept with the run
+        # launch folders (e.g. VASP run folders) are kept with the run; empty ones are removed
         run_launchpad(lp, wf_id, launch_dir=out_dir / "launches", on_launch=on_launch)
         path = path_document(lp, wf_id)
         state = lp.workflows.find_one({"nodes": wf_id})["state"]
@@ -222,6 +362,7 @@ def fill_on_launchpad(host, calculator, calc_options, policy, out_dir: Path, ove
             error = (path.state.get("error") if path else None) or f"workflow {wf_id} is {state}"
             if path is not None:
                 store.save(path)
-            raise NafillRunError(f"the fill did not finish: {error}")
+            raise NafillRunError(f"the fill did not finish: {error}; run the same command again to retry "
+                                 "the failed step")
         store.save(path)
         return path

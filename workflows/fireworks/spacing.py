@@ -18,7 +18,7 @@ from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.fireworks.builders import DEFAULT_BATCH, filling_workflow
 from nafill.workflows.fireworks.env import FiretaskBase, FWAction, Workflow, explicit_serialize
-from nafill.workflows.fireworks.launchpad import SPACINGS_COLLECTION, current_launchpad
+from nafill.workflows.fireworks.launchpad import SPACINGS_COLLECTION, checkpoint, current_launchpad
 from nafill.workflows.fireworks.tasks import SETTINGS_KEY, backend_from_settings, make_firework
 from nafill.workflows.studies.spacing import relaxed_layer_spacing
 
@@ -37,7 +37,7 @@ class RelaxSpacingTask(FiretaskBase):
     def run_task(self, fw_spec):
         settings = fw_spec[SETTINGS_KEY]
         layers, study = int(self["layers"]), str(self["study"])
-        lp = current_launchpad()
+        lp = current_launchpad(self)
         coll = lp.db[SPACINGS_COLLECTION]
         done = coll.find_one({"study": study, "layers": layers})
         if done is not None and done.get("fill_wf_id") is not None:
@@ -58,6 +58,7 @@ class RelaxSpacingTask(FiretaskBase):
                          {"study": study, "layers": layers, "spacing_nm": spacing_nm, "energy_eV": res.energy_eV,
                           "converged": res.converged, "n_ionic_steps": res.n_ionic_steps,
                           "structure": res.structure, "fill_wf_id": fill_id}, upsert=True)
+        checkpoint(lp)
         return FWAction(stored_data={"spacing_nm": spacing_nm, "fill_wf_id": fill_id})
 
 

@@ -37,7 +37,7 @@ from nafill.workflows.engine.steps import (
 )
 from nafill.workflows.engine.summary import finish
 from nafill.workflows.fireworks.env import Firework, FiretaskBase, FWAction, Workflow, explicit_serialize
-from nafill.workflows.fireworks.launchpad import results_collection
+from nafill.workflows.fireworks.launchpad import checkpoint, current_launchpad, results_collection
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,21 @@ def path_from_results_doc(doc: dict[str, Any] | None) -> FillingPath | None:
     return FillingPath.from_dict({k: v for k, v in doc.items() if k not in RESULTS_DOC_EXTRA_KEYS})
 
 
-def load_path_doc(path_id: str) -> FillingPath | None:
-    return path_from_results_doc(results_collection().find_one({"path_id": path_id}))
+def load_path_doc(path_id: str, task=None) -> FillingPath | None:
+    return path_from_results_doc(results_collection(task).find_one({"path_id": path_id}))
 
 
-def save_path_doc(path_id: str, path: FillingPath, wf_name: str = "") -> None:
+def save_path_doc(path_id: str, path: FillingPath, wf_name: str = "", task=None) -> None:
+    """Store the path document and make it durable at once (a finished step is never lost)."""
     doc = {"path_id": path_id, "wf_name": wf_name, "updated_at": datetime.datetime.utcnow().isoformat(),
            **path.as_dict()}
-    results_collection().replace_one({"path_id": path_id}, doc, upsert=True)
+    results_collection(task).replace_one({"path_id": path_id}, doc, upsert=True)
+    checkpoint(current_launchpad(task))
 
 
 def make_firework(task, settings: dict[str, Any], name: str, spec: dict[str, Any] | None = None) -> Firework:
     """A Firework carrying the settings and the user's spec modifications."""
-    full = {SETTINGS_KEY: settings}
+    full = {SETTINGS_KEY: settings, "_add_launchpad_and_fw_id": True}  # tasks use the rocket's LaunchPad
     full.update(copy.deepcopy(settings.get("modifications") or {}))
     full.update(spec or {})
     return Firework([task], spec=full, name=name)
@@ -140,11 +142,11 @@ class StartFillTask(FiretaskBase):
 
     def run_task(self, fw_spec):
         settings = self["settings"]
-        path = load_path_doc(settings["path_id"])
+        path = load_path_doc(settings["path_id"], self)
         if path is None:
             host = atoms_from_dict(self["host"])
             path = start_path(host, backend_from_settings(settings, fw_spec), FillingPolicy.from_dict(settings["policy"]))
-            save_path_doc(settings["path_id"], path, settings.get("name", ""))
+            save_path_doc(settings["path_id"], path, settings.get("name", ""), self)
         return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
 
 
@@ -158,7 +160,7 @@ class PlanStepTask(FiretaskBase):
     def run_task(self, fw_spec):
         settings = fw_spec[SETTINGS_KEY]
         n_na = int(self["n_na"])
-        path = load_path_doc(settings["path_id"])
+        path = load_path_doc(settings["path_id"], self)
         if path is None:
             raise NafillRunError(f"no path document {settings['path_id']!r} in the results collection")
         if path.state.get("finished"):
@@ -169,7 +171,7 @@ class PlanStepTask(FiretaskBase):
             plan = plan_step(path, backend_from_settings(settings, fw_spec))
         except PoreFullError as exc:
             finish(path, str(exc))
-            save_path_doc(settings["path_id"], path, settings.get("name", ""))
+            save_path_doc(settings["path_id"], path, settings.get("name", ""), self)
             return FWAction(stored_data={"summary": path.summary})
         if plan.n_na != n_na:
             raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
@@ -205,7 +207,7 @@ class SelectStepTask(FiretaskBase):
     def run_task(self, fw_spec):
         settings = fw_spec[SETTINGS_KEY]
         plan = StepPlan.from_dict(self["plan"])
-        path = load_path_doc(settings["path_id"])
+        path = load_path_doc(settings["path_id"], self)
         if path is None:
             raise NafillRunError(f"no path document {settings['path_id']!r}")
         if len(path.steps) < plan.n_na:
@@ -223,10 +225,10 @@ class SelectStepTask(FiretaskBase):
             except NafillRunError as exc:
                 path.state["status"] = "failed"
                 path.state["error"] = str(exc)
-                save_path_doc(settings["path_id"], path, settings.get("name", ""))
+                save_path_doc(settings["path_id"], path, settings.get("name", ""), self)
                 raise
             analyse_kept_step(path, backend_from_settings(settings, fw_spec))
-            save_path_doc(settings["path_id"], path, settings.get("name", ""))
+            save_path_doc(settings["path_id"], path, settings.get("name", ""), self)
         if path.state.get("finished"):
             return FWAction(stored_data={"summary": path.summary})
         return FWAction(additions=[plan_firework(settings, len(path.steps) + 1)])
