@@ -21,9 +21,10 @@ Definitions (used everywhere in nafill; the engine's summary calls these same fu
   rise* is a step whose voltage falls below ``-sharp_rise_V`` (H climbs by more than
   ``sharp_rise_V`` eV for one more Na; default 0.25 V). Rises before nucleation are the nucleation
   barrier, not the end of the capacity, so the scan starts at the nucleation point ``x_f`` (see
-  above; at x = 1 when H never falls). The capacity ``x_s`` is the last Na count before the first
-  sharp rise at or after that point. When the path ends without such a rise, ``x_s`` is the last
-  Na count of the path and is only a lower bound ("at least x_s").
+  above; at x = 0 when H never falls). The capacity ``x_s`` is the last Na count before the first
+  sharp rise at or after that point. If H never fell and the run stopped at its cap, that rise
+  may still be a barrier and ``x_s`` is a lower bound. When the path ends without a sharp rise,
+  ``x_s`` is the last Na count of the path and is only a lower bound ("at least x_s").
 * **Capped values**: a capacity equal to the fill's ``max_na`` cap (or, for the study reading,
   with no sharp rise seen before the path ended) is a lower bound, reported as
   "at least N (run stopped by the cap)" (:func:`format_capacity`), never as the capacity.
@@ -107,7 +108,8 @@ def study_rule(sharp_rise_V: float = SHARP_RISE_V, tol_eV: float = 0.05) -> str:
     """The study reading's rule in words (for reports)."""
     return (f"last x before the first sharp rise (a step voltage below -{sharp_rise_V:g} V, i.e. H up by more than "
             f"{sharp_rise_V:g} eV for one Na) at or after nucleation (the first x where H has fallen more than "
-            f"{tol_eV:g} eV below its running maximum; x = 1 if it never falls)")
+            f"{tol_eV:g} eV below its running maximum; from x = 0 if it never falls, then a lower bound when "
+            "the run stopped at its cap)")
 
 
 @dataclass
@@ -121,6 +123,8 @@ class PracticalCapacity:
     reason: str
     """Why this value: the step that rises sharply, or why it is a lower bound."""
     reading: str = "study"
+    nucleated: bool = True
+    """H fell below its running maximum within the path (False: a rise may still be a barrier)."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -156,20 +160,26 @@ def study_practical_capacity(h_eV, n_na=None, sharp_rise_V: float = SHARP_RISE_V
     nuc = nucleation_barrier(h, n, tol_eV)
     hh = np.concatenate([[0.0], h])
     nn = np.concatenate([[0], n])
-    start = 1 if nuc.nucleation_at is None else int(np.where(nn == nuc.nucleation_at)[0][0])
+    nucleated = nuc.nucleation_at is not None
+    start = int(np.where(nn == nuc.nucleation_at)[0][0]) if nucleated else 0
+    last = int(nn[-1])
     for k in range(start, len(hh) - 1):
         rise = hh[k + 1] - hh[k]
         if rise > sharp_rise_V:
-            return PracticalCapacity(int(nn[k]), False, rule,
-                                     f"H rises by {rise:.2f} eV from {nn[k]} to {nn[k + 1]} Na")
-    last = int(nn[-1])
+            reason = f"H rises by {rise:.2f} eV from {nn[k]} to {nn[k + 1]} Na"
+            # never nucleated and stopped by the cap: that rise may be a barrier crossed later
+            capped = not nucleated and cap is not None and last >= cap
+            if capped:
+                reason += f" before any nucleation; run stopped by the cap max_na = {cap}"
+            return PracticalCapacity(int(nn[k]), capped, rule, reason, nucleated=nucleated)
     if cap is not None and last >= cap:
         reason = f"run stopped by the cap max_na = {cap}"
     elif finished_reason and "full" in finished_reason:
-        return PracticalCapacity(last, False, rule, f"the pore is full at {last} Na ({finished_reason})")
+        return PracticalCapacity(last, False, rule, f"the pore is full at {last} Na ({finished_reason})",
+                                 nucleated=nucleated)
     else:
         reason = f"the path ends at {last} Na before any sharp rise"
-    return PracticalCapacity(last, True, rule, reason)
+    return PracticalCapacity(last, True, rule, reason, nucleated=nucleated)
 
 
 def strict_practical_capacity(h_eV, n_na=None, cap: int | None = None) -> PracticalCapacity:

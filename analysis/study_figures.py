@@ -198,6 +198,9 @@ def fig_neb(rows, published: dict) -> bytes:
     ax1.set_title("diffusion barrier against spacing")
     ax1.legend(fontsize=8)
     for r in done:
+        if r.get("splits") and r.get("initial_band_eV"):
+            ax2.plot(np.linspace(0, r["initial_hop_distance_A"], len(r["initial_band_eV"])), r["initial_band_eV"], ":",
+                     color="0.5", lw=1.2, label=f"{r['spacing_nm']:g} nm first band (cut at its intermediate minimum)")
         ax2.plot(r["path_A"] or np.linspace(0, r["hop_distance_A"], len(r["energies_eV"])), r["energies_eV"], "o-",
                  ms=4, label=f"{r['spacing_nm']:g} nm ({'climbed' if r.get('climbed') else 'did NOT climb'})")
     ax2.axhline(0, color="0.6", lw=0.8)

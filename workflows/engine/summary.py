@@ -42,7 +42,7 @@ def stop_reason(path: FillingPath) -> str | None:
     if policy.stop_sharp_rise_V is not None:
         h = [s["formation_enthalpy_eV"] for s in path.steps]
         cap = study_practical_capacity(h, [s["n_na"] for s in path.steps], policy.stop_sharp_rise_V)
-        if not cap.at_least and path.steps[-1]["n_na"] >= cap.na + 1 + policy.stop_margin:
+        if cap.nucleated and not cap.at_least and path.steps[-1]["n_na"] >= cap.na + 1 + policy.stop_margin:
             return (f"practical limit reached: {cap.reason} (sharp rise > {policy.stop_sharp_rise_V:g} V), "
                     f"then {policy.stop_margin} more step(s)")
     return None

@@ -195,7 +195,8 @@ def render_html(doc: dict[str, Any], pngs: dict[str, bytes]) -> str:
     rows = []
     for c in doc["claims"]:
         ag = c["agrees"]
-        cls, word = ("yes", "yes") if ag is True else (("no", "no") if ag is False else ("und", "undecided / not computed"))
+        cls, word = ("yes", "yes") if ag is True else (("no", "no") if ag is False else (
+            "und", "not computed" if c["computed"] in ("-", None) else "undecided"))
         rows.append(f"<tr><td>{_e(c['claim'])}</td><td class='pub'>{_e(c['published'])}</td>"
                     f"<td class='comp'>{_e(c['computed'])}</td><td class='{cls}'>{word}</td><td>{_e(c['rule'])}</td></tr>")
     parts.append("<h2>Claims: published value beside this run's value</h2>"
