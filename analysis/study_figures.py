@@ -76,7 +76,7 @@ def _profile_axes(ax, prof, title, published_capacity=None):
                 label=f"barrier {nuc['barrier_eV']:.2f} eV at n* = {nuc['critical_size']}")
     if published_capacity is not None:
         ax.axvline(published_capacity, color="black", ls="--", lw=1.2, label=f"published practical: {published_capacity} Na")
-    ax.set_xlabel("Na in the pore, x")
+    ax.set_xlabel("Na in the pore, x (atoms)")
     ax.set_ylabel("formation enthalpy H (eV)")
     ax.set_title(title, fontsize=FONT + 1)
     ax.legend(fontsize=7, loc="best")
@@ -141,7 +141,7 @@ def fig_orifices(rows, favourable_nm=(0.39, 0.70)) -> bytes:
         ax1.plot([0] + p["n_na"], [0.0] + p["H_eV"], "o-", ms=3.5, color=cmap(k / max(len(done) - 1, 1)),
                  label=f"{r['size_nm']:g} nm")
     ax1.axhline(0, color="0.6", lw=0.8)
-    ax1.set_xlabel("Na in the orifice, x")
+    ax1.set_xlabel("Na in the orifice, x (atoms)")
     ax1.set_ylabel("formation enthalpy H (eV)")
     ax1.set_title("orifice fills")
     if done:
@@ -173,7 +173,7 @@ def fig_connected(rows) -> bytes:
                         label=f"{key} ({'cavity ' + format(max(r['sizes_nm']), 'g') if key == 'isolated' else label} nm), "
                               f"peak H {p['peak_H_eV']:+.2f} eV")
         ax.axhline(0, color="0.6", lw=0.8)
-        ax.set_xlabel("Na in the pore, x")
+        ax.set_xlabel("Na in the pore, x (atoms)")
         ax.set_ylabel("formation enthalpy H (eV)")
         pub = r.get("published_negative")
         ax.set_title(f"{label} nm" + ("" if pub is None else f" (published: barrier {'negative' if pub else 'positive'})"),
