@@ -18,11 +18,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from nafill.analysis.profile import practical_capacity
+from nafill.analysis.profile import SHARP_RISE_V, strict_practical_capacity, study_practical_capacity
 from nafill.constants import FARADAY_C_MOL, MOLAR_MASS_C_G_MOL, MOLAR_MASS_H_G_MOL, MOLAR_MASS_O_G_MOL
 from nafill.errors import NafillInputError, check_range
 
 MASS_CONVENTIONS = ("all-carbon", "one-wall", "host")
+
+PUBLISHED_VALENCE = 0.90
+"""Valence (e/Na) implied by the published 501 mAh/g for 16 Na over 64 C: 501 * 64 / (2231.4 * 16)
+= 0.898. The study's mAh/g assume it when the backend gives no Bader charges (said so in the report)."""
 _MOLAR = {"C": MOLAR_MASS_C_G_MOL, "H": MOLAR_MASS_H_G_MOL, "O": MOLAR_MASS_O_G_MOL}
 
 
@@ -65,6 +69,15 @@ class CapacityReport:
     host_mass_g_mol: float
     practical_mAh_g: float
     theoretical_mAh_g: float | None
+    practical_at_least: bool = False
+    """The strict value is a lower bound (the run stopped at its cap)."""
+    practical_study_na: int = 0
+    """The study's reading (:func:`nafill.analysis.profile.study_practical_capacity`)."""
+    practical_study_at_least: bool = False
+    practical_study_mAh_g: float = 0.0
+    strict_rule: str = ""
+    study_rule: str = ""
+    study_reason: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,22 +88,27 @@ class CapacityReport:
         return f"{src} {self.valence:.2f} e/Na, mass of {self.mass_convention} ({self.host_mass_g_mol:.1f} g/mol)"
 
 
-def capacity_report(path, mass_convention: str = "all-carbon", valence: float | None = None) -> CapacityReport:
-    """Practical/theoretical capacity of a path in Na and mAh/g.
+def capacity_report(path, mass_convention: str = "all-carbon", valence: float | None = None,
+                    default_valence: float = 1.0, sharp_rise_V: float = SHARP_RISE_V) -> CapacityReport:
+    """Practical (strict and study readings) and theoretical capacity of a path in Na and mAh/g.
 
     The valence is, in order: ``valence`` if given; the average Bader valence of the steps up to
-    the practical capacity when the path has one (VASP); otherwise 1.0, flagged as assumed.
+    the (study) practical capacity when the path has one (VASP); otherwise ``default_valence``
+    (1.0; the study uses :data:`PUBLISHED_VALENCE`), flagged as assumed.
     """
     steps = path.steps
     h = [s["formation_enthalpy_eV"] for s in steps]
     n = [s["n_na"] for s in steps]
-    x_p = practical_capacity(h, n) if steps else 0
+    cap = (path.policy or {}).get("max_na")
+    strict = strict_practical_capacity(h, n, cap) if steps else strict_practical_capacity([], [], cap)
+    study = study_practical_capacity(h, n, sharp_rise_V, cap=cap, finished_reason=path.state.get("stop_reason"))
+    x_p = strict.na
     if valence is not None:
         v, source = float(valence), "assumed"
     else:
-        bader = [s.get("na_bader_valence") for s in steps if s["n_na"] <= max(x_p, 1)]
+        bader = [s.get("na_bader_valence") for s in steps if s["n_na"] <= max(study.na, x_p, 1)]
         bader = [b for b in bader if b is not None]
-        v, source = (float(np.mean(bader)), "bader") if bader else (1.0, "assumed")
+        v, source = (float(np.mean(bader)), "bader") if bader else (float(default_valence), "assumed")
     host = path.host
     from ase.data import chemical_symbols
 
@@ -106,4 +124,11 @@ def capacity_report(path, mass_convention: str = "all-carbon", valence: float | 
         host_mass_g_mol=mass,
         practical_mAh_g=gravimetric_capacity_mAh_g(x_p, mass, v),
         theoretical_mAh_g=None if theo is None else gravimetric_capacity_mAh_g(theo, mass, v),
+        practical_at_least=strict.at_least,
+        practical_study_na=study.na,
+        practical_study_at_least=study.at_least,
+        practical_study_mAh_g=gravimetric_capacity_mAh_g(study.na, mass, v),
+        strict_rule=strict.rule,
+        study_rule=study.rule,
+        study_reason=study.reason,
     )

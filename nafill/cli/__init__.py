@@ -32,6 +32,7 @@ VERBS = {
     "rlaunch": ("nafill.cli.fwtools:rlaunch_cmd", "FireWorks' rlaunch on the embedded store, locked, written atomically."),
     "run": ("nafill.cli.fireworks:run_cmd", "Launch ready Fireworks here until none is left."),
     "status": ("nafill.cli.fireworks:status_cmd", "List nafill workflows with their state and steps done."),
+    "study": ("nafill.cli.study:study_cmd", "The whole closed-pore study, resumable, with a claims report."),
     "submit": ("nafill.cli.fireworks:submit", "Add workflows to the LaunchPad."),
     "thermo": ("nafill.cli.beyond:thermo_cmd", "Harmonic free energies G(x, T) with phonopy."),
 }

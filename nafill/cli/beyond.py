@@ -76,7 +76,8 @@ def thermo_cmd(run, temperatures, calculator, calc_option, steps, out_dir, as_js
 @click.option("--spacings-nm", "spacings", type=float, multiple=True, required=True,
               help="Orifice spacings, nm: --spacings-nm 0.40 0.45 0.50 0.55")
 @calculator_options()
-@click.option("--images", "n_images", type=int, default=5, show_default=True, help="Intermediate images.")
+@click.option("--images", "n_images", type=int, default=6, show_default=True,
+              help="Intermediate images (even: no image at the midpoint of a symmetric hop).")
 @click.option("--fmax", "fmax_eV_A", type=float, default=0.05, show_default=True, help="NEB force threshold, eV/A.")
 @click.option("--out", "out_dir", type=OUT_DIR, default=Path("neb"),
               show_default=True, help="Folder for neb.json and neb.png.")

@@ -35,6 +35,11 @@ class FillingPolicy:
             ``stop_patience`` consecutive steps (None: off). Set it above the expected
             nucleation barrier, or the fill stops on the barrier.
         stop_patience: see ``stop_rise_eV``.
+        stop_sharp_rise_V: stop at the practical limit plus a margin: once the study reading of
+            the practical capacity (:func:`nafill.analysis.profile.study_practical_capacity` with
+            this threshold, V) is decided by a sharp rise after nucleation, go on for
+            ``stop_margin`` more steps and stop (None: off).
+        stop_margin: see ``stop_sharp_rise_V``.
         seed: seed of every random choice (site directions and subsets).
         workers: processes relaxing candidates in parallel (does not change the path).
         refine_trials: add this many extra candidates per step: the best pre-screened structure
@@ -72,6 +77,8 @@ class FillingPolicy:
     max_relax_steps: int = 300
     stop_rise_eV: float | None = None
     stop_patience: int = 3
+    stop_sharp_rise_V: float | None = None
+    stop_margin: int = 2
     seed: int = 0
     workers: int = 1
     refine_trials: int = 2
@@ -87,7 +94,7 @@ class FillingPolicy:
     min_na_distance_A: float = 2.8
     n_directions: int = 16
 
-    NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience")
+    NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience", "stop_sharp_rise_V", "stop_margin")
     """Fields that may change on resume without changing the path computed so far."""
 
     def validate(self, capacity: int | None = None, backend=None) -> FillingPolicy:
@@ -110,6 +117,9 @@ class FillingPolicy:
         if self.stop_rise_eV is not None:
             check_range("stop_rise_eV", self.stop_rise_eV, 0.0, None, "eV", lo_inclusive=False)
         check_int("stop_patience", self.stop_patience, 1, 1000)
+        if self.stop_sharp_rise_V is not None:
+            check_range("stop_sharp_rise_V", self.stop_sharp_rise_V, 0.0, None, "V", lo_inclusive=False)
+        check_int("stop_margin", self.stop_margin, 0, 1000)
         check_int("seed", self.seed, 0, 2**32 - 1)
         self.workers = resolve_workers(self.workers)
         check_range("site_height_A", self.site_height_A, 1.0, 5.0, "A")

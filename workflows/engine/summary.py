@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from nafill.analysis.profile import nucleation_barrier, practical_capacity
+from nafill.analysis.profile import (
+    SHARP_RISE_V,
+    nucleation_barrier,
+    strict_practical_capacity,
+    study_practical_capacity,
+)
 from nafill.workflows.engine.documents import FillingPath
 from nafill.workflows.engine.ladder import CostMeter
 from nafill.workflows.engine.policy import FillingPolicy
@@ -35,6 +40,12 @@ def stop_reason(path: FillingPath) -> str | None:
                 f"H stayed more than {policy.stop_rise_eV} eV above its running minimum for "
                 f"{policy.stop_patience} steps"
             )
+    if policy.stop_sharp_rise_V is not None:
+        h = [s["formation_enthalpy_eV"] for s in path.steps]
+        cap = study_practical_capacity(h, [s["n_na"] for s in path.steps], policy.stop_sharp_rise_V)
+        if cap.nucleated and not cap.at_least and path.steps[-1]["n_na"] >= cap.na + 1 + policy.stop_margin:
+            return (f"practical limit reached: {cap.reason} (sharp rise > {policy.stop_sharp_rise_V:g} V), "
+                    f"then {policy.stop_margin} more step(s)")
     return None
 
 
@@ -61,6 +72,11 @@ def summarize(path: FillingPath) -> dict[str, Any]:
     n = [s["n_na"] for s in path.steps]
     h = [s["formation_enthalpy_eV"] for s in path.steps]
     nuc = nucleation_barrier(h, n)
+    policy = path.policy or {}
+    cap = policy.get("max_na")
+    strict = strict_practical_capacity(h, n, cap)
+    study = study_practical_capacity(h, n, policy.get("stop_sharp_rise_V") or SHARP_RISE_V, cap=cap,
+                                     finished_reason=path.state.get("stop_reason"))
     return {
         "n_steps": len(path.steps),
         "n_na_final": n[-1],
@@ -69,7 +85,10 @@ def summarize(path: FillingPath) -> dict[str, Any]:
         "nucleation": nuc.as_dict(),
         "nucleation_barrier_eV": nuc.barrier_eV,
         "critical_size": nuc.critical_size,
-        "practical_capacity_na": practical_capacity(h, n),
+        "practical_capacity_na": strict.na,
+        "practical_capacity": strict.as_dict(),
+        "practical_capacity_study_na": study.na,
+        "practical_capacity_study": study.as_dict(),
         "theoretical_capacity_na": path.reference.get("theoretical_capacity_na"),
         "n_relaxations": int(sum(s["n_relaxed"] for s in path.steps)),
         "cost": run_cost(path),

@@ -32,7 +32,7 @@ class RelaxSpacingTask(FiretaskBase):
     """
 
     required_params = ["layers", "study"]
-    optional_params = ["fmax_eV_A", "supercell"]
+    optional_params = ["fmax_eV_A", "supercell", "fill"]
 
     def run_task(self, fw_spec):
         settings = fw_spec[SETTINGS_KEY]
@@ -40,11 +40,19 @@ class RelaxSpacingTask(FiretaskBase):
         lp = current_launchpad(self)
         coll = lp.db[SPACINGS_COLLECTION]
         done = coll.find_one({"study": study, "layers": layers})
-        if done is not None and done.get("fill_wf_id") is not None:
+        fill = bool(self.get("fill", True))
+        if done is not None and (done.get("fill_wf_id") is not None or not fill):
             return FWAction(stored_data={"spacing_nm": done["spacing_nm"]})
         supercell = tuple(self.get("supercell") or (4, 4))
         res, spacing_nm = relaxed_layer_spacing(backend_from_settings(settings, fw_spec), layers, supercell,
                                                 float(self.get("fmax_eV_A", 0.02)))
+        record = {"study": study, "layers": layers, "spacing_nm": spacing_nm, "energy_eV": res.energy_eV,
+                  "converged": res.converged, "n_ionic_steps": res.n_ionic_steps, "structure": res.structure,
+                  "fill_wf_id": None}
+        if not fill:  # the spacing alone (the whole-study command fills its own cavities)
+            coll.replace_one({"study": study, "layers": layers}, record, upsert=True)
+            checkpoint(lp)
+            return FWAction(stored_data={"spacing_nm": spacing_nm})
         host = cavity(spacing_nm, supercell)
         policy = FillingPolicy.from_dict(settings["policy"])
         policy.max_na = None if policy.max_na is None else min(policy.max_na, pore_capacity(host))
@@ -54,10 +62,7 @@ class RelaxSpacingTask(FiretaskBase):
                               custodian=settings.get("custodian"))
         wf.metadata.update(nafill_study=study, nafill_study_kind="spacing", nafill_layers=layers)
         fill_id = min(lp.add_wf(wf).values())
-        coll.replace_one({"study": study, "layers": layers},
-                         {"study": study, "layers": layers, "spacing_nm": spacing_nm, "energy_eV": res.energy_eV,
-                          "converged": res.converged, "n_ionic_steps": res.n_ionic_steps,
-                          "structure": res.structure, "fill_wf_id": fill_id}, upsert=True)
+        coll.replace_one({"study": study, "layers": layers}, {**record, "fill_wf_id": fill_id}, upsert=True)
         checkpoint(lp)
         return FWAction(stored_data={"spacing_nm": spacing_nm, "fill_wf_id": fill_id})
 
@@ -72,11 +77,13 @@ def spacing_workflow(
     modifications: dict[str, Any] | None = None,
     custodian: dict[str, Any] | None = None,
     batch_size: int | None | str = "default",
+    fill: bool = True,
 ) -> Workflow:
     """Relax k = ``layers`` Na-layer models (walls and Na), then fill each resulting cavity.
 
     One Firework per layer count; each adds, once relaxed, a filling workflow for the cavity of
-    its relaxed spacing. The spacings go to the ``nafill_spacings`` collection.
+    its relaxed spacing (``fill=False``: the spacing only). The spacings go to the
+    ``nafill_spacings`` collection.
     """
     if not layers:
         raise NafillInputError("layers must list at least one Na layer count (1..7)")
@@ -92,7 +99,8 @@ def spacing_workflow(
                 "backend": {"name": backend, "options": dict(backend_options or {})},
                 "policy": policy.as_dict(), "batch_size": batch_size, "custodian": dict(custodian or {}),
                 "modifications": dict(modifications or {}), "fault_injection": {}}
-    fws = [make_firework(RelaxSpacingTask(layers=int(k), study=study, fmax_eV_A=fmax_eV_A, supercell=list(supercell)),
+    fws = [make_firework(RelaxSpacingTask(layers=int(k), study=study, fmax_eV_A=fmax_eV_A, supercell=list(supercell),
+                                          fill=bool(fill)),
                          settings, f"spacing study {study}: relax {k} layers") for k in layers]
     return Workflow(fws, name=f"spacing study {study}",
                     metadata={"nafill_kind": "spacing", "nafill_study": study, "nafill_study_kind": "spacing"})

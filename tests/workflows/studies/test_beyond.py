@@ -68,12 +68,12 @@ def test_bcc_na_harmonic_free_energy_with_mlip():
 
 
 def test_neb_symmetric_hop_converges():
-    res = orifice_hop_neb(0.45, get_backend("emt"), n_images=5, fmax_eV_A=0.05)
+    res = orifice_hop_neb(0.55, get_backend("emt"), n_images=6, fmax_eV_A=0.05)
     assert res.converged and res.max_force_eV_A <= 0.05
-    assert res.barrier_eV == pytest.approx(res.reverse_barrier_eV, abs=1e-4)  # end points equivalent
+    assert res.barrier_eV == pytest.approx(res.reverse_barrier_eV, abs=1e-3)  # end points equivalent
     e = np.array(res.energies_eV)
-    assert np.allclose(e, e[::-1], atol=5e-3)  # the profile is symmetric about the middle image
-    assert res.hop_distance_A == pytest.approx(np.sqrt(3) * 1.42, abs=0.05)
+    assert np.allclose(e, e[::-1], atol=5e-3)  # the profile is symmetric about the middle
+    assert res.hop_distance_A == pytest.approx(np.sqrt(3) * 1.42, abs=0.05)  # no intermediate minimum here
     assert res.barrier_eV > 0
 
 
@@ -90,8 +90,8 @@ def test_neb_cli_table(tmp_path, capsys):
     assert b[0.40] > b[0.55]  # squeezing the orifice makes the hop harder
     assert (out / "neb.png").stat().st_size > 1000
     incar = (tmp_path / "vasp" / "neb_0.4nm" / "INCAR").read_text()
-    assert "IMAGES = 5" in incar and "LCLIMB = True" in incar
-    assert (tmp_path / "vasp" / "neb_0.4nm" / "06" / "POSCAR").exists()
+    assert "IMAGES = 6" in incar and "LCLIMB = True" in incar
+    assert (tmp_path / "vasp" / "neb_0.4nm" / "07" / "POSCAR").exists()
     assert main(["neb", "--spacings-nm", "0.1"]) == 2
 
 

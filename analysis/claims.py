@@ -1,0 +1,216 @@
+"""The published study's claims set beside a run's numbers (``nafill study``'s claims table).
+
+:data:`PUBLISHED` holds the values from the study's text; :func:`study_tables` turns a study's
+path documents / NEB / spacing records into per-part tables, and :func:`claims` compares them,
+each row ``{claim, published, computed, agrees, rule}``. ``agrees`` is True, False or None (not
+computed, or undecided: e.g. a capacity that is only a lower bound below the published value).
+
+Readings used (stated in every report):
+
+* practical capacity: the study reading (:func:`nafill.analysis.profile.study_practical_capacity`);
+* nucleation barrier: :func:`nafill.analysis.profile.nucleation_barrier` (tol 0.05 eV);
+* "the barrier turns negative" (connected pores): the highest H the path crosses before it
+  reaches its deepest point, ``peak_H = max_{x <= x_min} H(x)`` with ``x_min`` the last global
+  minimum of H; negative means the pore fills to its deepest state without ever crossing H > 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nafill.analysis.capacity import capacity_report
+from nafill.analysis.nucleation import fit_barrier_vs_size
+from nafill.analysis.profile import nucleation_barrier
+from nafill.constants import STANDARD_CAVITY_SPACINGS_NM
+from nafill.workflows.engine.documents import FillingPath
+
+PUBLISHED: dict[str, Any] = {
+    "spacings_nm": dict(STANDARD_CAVITY_SPACINGS_NM),
+    "theoretical_1.82": 34,
+    "practical_1.82": 16,
+    "mAh_g": {1.82: 501.0, 2.18: 642.0},
+    "orifice_favourable_nm": (0.39, 0.70),
+    "connected_negative": {(0.5, 1.2): True, (0.5, 1.48): True, (0.5, 1.82): False, (1.2, 1.82): True},
+    "neb_eV": {0.40: 0.55, 0.45: 0.25, 0.50: 0.0, 0.55: 0.0},
+}
+"""Published values (Nano-Micro Letters 2026, closed-pore study; PBE-D3)."""
+
+SPACING_TOL_NM = 0.05
+CAPACITY_TOL_NA = 2
+MAH_G_TOL = 0.10
+D2_R2_MIN = 0.8
+NEB_TOL_EV = 0.10
+NEB_TOL_REL = 0.30
+NEGLIGIBLE_EV = 0.05
+
+
+def peak_before_minimum(h) -> float | None:
+    """``max_{x <= x_min} H(x)``: the highest H crossed before the last global minimum (eV)."""
+    h = np.asarray(h, float)
+    if len(h) == 0:
+        return None
+    k = int(np.where(h <= h.min() + 1e-12)[0].max())
+    return float(h[: k + 1].max())
+
+
+def profile_row(path: FillingPath, valence: float, mass_convention: str = "all-carbon",
+                sharp_rise_V: float = 0.25) -> dict[str, Any]:
+    """One fill's profile, barrier and both capacity readings (JSON-safe)."""
+    n = [s["n_na"] for s in path.steps]
+    h = [s["formation_enthalpy_eV"] for s in path.steps]
+    v = [s["step_voltage_V"] for s in path.steps]
+    nuc = nucleation_barrier(h, n)
+    cap = capacity_report(path, mass_convention, default_valence=valence, sharp_rise_V=sharp_rise_V)
+    bader = [s.get("na_bader_valence") for s in path.steps if s.get("na_bader_valence") is not None]
+    return {
+        "n_na": n, "H_eV": h, "step_voltage_V": v,
+        "nucleation": nuc.as_dict(),
+        "peak_H_eV": peak_before_minimum(h),
+        "capacity": cap.as_dict(),
+        "assumption": cap.assumption,
+        "bader_valence_mean": float(np.mean(bader)) if bader else None,
+        "max_na": (path.policy or {}).get("max_na"),
+        "stop_reason": path.state.get("stop_reason"),
+        "finished": bool(path.state.get("finished")),
+    }
+
+
+def _num(x, fmt=".2f", unit=""):
+    return "-" if x is None else f"{x:{fmt}}{unit}"
+
+
+def _claim(claim, published, computed, agrees, rule) -> dict[str, Any]:
+    return {"claim": claim, "published": published, "computed": computed,
+            "agrees": None if agrees is None else bool(agrees), "rule": rule}
+
+
+def _capacity_agrees(na: int, at_least: bool, target: float, tol: float) -> bool | None:
+    if at_least:
+        return False if na > target + tol else None
+    return abs(na - target) <= tol
+
+
+def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
+    """The claims table from :func:`study_tables`' output (see the module docstring)."""
+    out = []
+    # -- spacings
+    spacing = {int(r["layers"]): r["spacing_nm"] for r in tables.get("spacing", [])}
+    for k, pub in PUBLISHED["spacings_nm"].items():
+        c = spacing.get(k)
+        out.append(_claim(f"relaxed spacing with {k} Na layers", f"{pub:.2f} nm", _num(c, ".3f", " nm"),
+                          None if c is None else abs(c - pub) <= SPACING_TOL_NM,
+                          f"|computed - published| <= {SPACING_TOL_NM} nm"))
+    cav = {round(r["size_nm"], 3): r for r in tables.get("cavities", []) if r.get("profile")}
+    c182 = cav.get(1.82)
+    # -- capacities of the 1.82 nm cavity
+    theo = c182["profile"]["capacity"]["theoretical_na"] if c182 else None
+    out.append(_claim("1.82 nm cavity: theoretical capacity", "34 Na", _num(theo, "d", " Na"),
+                      None if theo is None else abs(theo - 34) <= CAPACITY_TOL_NA,
+                      f"Na at bcc density in the pore volume, within {CAPACITY_TOL_NA} Na"))
+    if c182:
+        cp = c182["profile"]["capacity"]
+        text = f"{'at least ' if cp['practical_study_at_least'] else ''}{cp['practical_study_na']} Na"
+        if cp["practical_study_at_least"]:
+            text += f" ({cp['study_reason']})"
+        ag = _capacity_agrees(cp["practical_study_na"], cp["practical_study_at_least"], 16, CAPACITY_TOL_NA)
+    else:
+        text, ag = "-", None
+    out.append(_claim("1.82 nm cavity: practical capacity (H rises sharply after it)", "16 Na", text, ag,
+                      f"study reading of the practical capacity, within {CAPACITY_TOL_NA} Na "
+                      "(a lower bound below 16 is undecided)"))
+    for size, pub in PUBLISHED["mAh_g"].items():
+        r = cav.get(size)
+        if r:
+            cp = r["profile"]["capacity"]
+            q = cp["practical_study_mAh_g"]
+            text = f"{'at least ' if cp['practical_study_at_least'] else ''}{q:.0f} mAh/g ({r['profile']['assumption']})"
+            ag = _capacity_agrees(q, cp["practical_study_at_least"], pub, MAH_G_TOL * pub)
+        else:
+            text, ag = "-", None
+        out.append(_claim(f"{size:g} nm cavity: practical gravimetric capacity", f"{pub:.0f} mAh/g", text, ag,
+                          f"study reading x v F / (3.6 M_C), within {MAH_G_TOL:.0%}"))
+    # -- nucleation barriers
+    rows = [r for r in tables.get("cavities", []) if r.get("profile")]
+    with_b = [r["size_nm"] for r in rows if r["profile"]["nucleation"]["status"] == "barrier"]
+    without = [r["size_nm"] for r in rows if r["profile"]["nucleation"]["status"] != "barrier"]
+    out.append(_claim("a nucleation barrier in every cavity", "yes, all cavities 0.82-2.18 nm",
+                      f"barrier in {len(with_b)} of {len(rows)} cavities" + (
+                          f" (none at {', '.join(f'{s:g}' for s in without)} nm)" if without else ""),
+                      None if not rows else not without,
+                      "nucleation status 'barrier' (H rises, then falls by > 0.05 eV) for every cavity"))
+    ori = [r for r in tables.get("orifices", []) if r.get("profile")]
+    ori_b = [r["size_nm"] for r in ori if r["profile"]["nucleation"]["status"] == "barrier"]
+    out.append(_claim("no nucleation barrier below 0.82 nm (orifices)", "none",
+                      "-" if not ori else (f"barrier at {', '.join(f'{s:g}' for s in ori_b)} nm" if ori_b else
+                                           f"none in {len(ori)} orifice(s)"),
+                      None if not ori else not ori_b, "no orifice fill has nucleation status 'barrier'"))
+    fit = tables.get("barrier_fit")
+    out.append(_claim("the barrier grows roughly as d^2", "dG* ~ d^2",
+                      "-" if not fit else f"a = {fit['a_eV_nm2']:.3f} eV/nm^2, R^2 = {fit['r2']:.2f} "
+                                          f"({fit['n_points']} cavities)",
+                      None if not fit or fit["n_points"] < 3 else (fit["a_eV_nm2"] > 0 and fit["r2"] >= D2_R2_MIN),
+                      f"fit barrier = a d^2 over >= 3 cavities with a barrier: a > 0 and R^2 >= {D2_R2_MIN}"))
+    # -- orifices
+    lo, hi = PUBLISHED["orifice_favourable_nm"]
+    inside = [r for r in ori if lo - 1e-9 <= r["size_nm"] <= hi + 1e-9 and r["profile"]["H_eV"]]
+    fav = [r["size_nm"] for r in inside if r["profile"]["H_eV"][0] < 0]
+    unfav = [r["size_nm"] for r in inside if r["profile"]["H_eV"][0] >= 0]
+    out.append(_claim("orifice intercalation favourable (H < 0)", f"{lo:g}-{hi:g} nm",
+                      "-" if not inside else (f"H(1) < 0 at {', '.join(f'{s:g}' for s in fav) or 'none'}"
+                                              + (f"; H(1) >= 0 at {', '.join(f'{s:g}' for s in unfav)}" if unfav else "")
+                                              + " nm"),
+                      None if not inside else not unfav,
+                      f"H(1) < 0 for every computed orifice spacing in {lo:g}-{hi:g} nm"))
+    # -- connected pores
+    conn = {tuple(r["sizes_nm"]): r for r in tables.get("connected", [])}
+    for pair, negative in PUBLISHED["connected_negative"].items():
+        r = conn.get(pair)
+        peak = r["connected"]["peak_H_eV"] if r and r.get("connected") else None
+        iso = r["isolated"]["peak_H_eV"] if r and r.get("isolated") else None
+        text = "-" if peak is None else (f"peak H {peak:+.2f} eV ({'negative' if peak < 0 else 'positive'}); "
+                                         f"isolated {_num(iso, '+.2f', ' eV')}")
+        label = "+".join(f"{x:g}" for x in pair)
+        out.append(_claim(f"pre-nucleation, {label} nm: barrier turns negative", "yes" if negative else "no", text,
+                          None if peak is None else (peak < 0) == negative,
+                          "peak_H = max H before the path's deepest point; negative = peak_H < 0"))
+    # -- diffusion barriers
+    neb = {round(r["spacing_nm"], 3): r for r in tables.get("neb", [])}
+    for s, pub in PUBLISHED["neb_eV"].items():
+        r = neb.get(round(s, 3))
+        if r is None:
+            out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", "negligible" if pub == 0 else f"{pub:.2f} eV", "-",
+                              None, ""))
+            continue
+        b = r["barrier_eV"]
+        note = "" if r.get("climbed") else " (climbing image did not climb)"
+        if pub == 0:
+            out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", "negligible", f"{b:.3f} eV{note}",
+                              b < NEGLIGIBLE_EV, f"computed < {NEGLIGIBLE_EV} eV"))
+        else:
+            out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", f"{pub:.2f} eV", f"{b:.3f} eV{note}",
+                              abs(b - pub) <= max(NEB_TOL_EV, NEB_TOL_REL * pub),
+                              f"|computed - published| <= max({NEB_TOL_EV} eV, {NEB_TOL_REL:.0%})"))
+    # -- Bader valence
+    val = [(r["size_nm"], r["profile"]["bader_valence_mean"]) for r in rows
+           if r["profile"].get("bader_valence_mean") is not None]
+    if len(val) >= 2:
+        d, v = np.array(val).T
+        rho = float(np.corrcoef(np.argsort(np.argsort(d)), np.argsort(np.argsort(v)))[0, 1])
+        text, ag = "; ".join(f"{a:g} nm: {b:.2f}" for a, b in val) + f" (rank correlation {rho:+.2f})", rho < 0
+    else:
+        text, ag = "no Bader charges from this backend", None
+    out.append(_claim("average Bader valence of the stored Na falls as the cavity grows", "falls", text, ag,
+                      "Spearman rank correlation of valence with size < 0 (needs Bader charges)"))
+    return out
+
+
+def barrier_fit(cavity_rows) -> dict[str, Any] | None:
+    """barrier = a d^2 over the cavities that have a barrier (None with fewer than one)."""
+    pts = [(r["size_nm"], r["profile"]["nucleation"]["barrier_eV"]) for r in cavity_rows
+           if r.get("profile") and r["profile"]["nucleation"]["status"] == "barrier"]
+    if not pts:
+        return None
+    d, b = zip(*pts)
+    return fit_barrier_vs_size(d, b).as_dict()

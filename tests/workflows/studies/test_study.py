@@ -1,0 +1,132 @@
+"""`nafill study` end to end on emt (reduced settings): kill it midway, re-run, nothing finished is
+recomputed (counted from the launch records); report.json and every figure of report.html."""
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nafill.workflows.fireworks.launchpad import open_launchpad
+from nafill.workflows.studies.report import FIGURES
+from nafill.workflows.studies.study import StudySettings, format_bill, plan_parts
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    path = tmp_path / "store.json"
+    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(path))
+    monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
+    return path
+
+
+def _completed_in_store(store) -> int:
+    """COMPLETED Fireworks in a flushed store file (0 while unreadable)."""
+    try:
+        text = store.read_text()
+    except OSError:
+        return 0
+    return len(re.findall(r'"state": "COMPLETED"', text))
+
+
+def _launch_records(lp):
+    """fw_id -> (state, launch ids) for every Firework."""
+    return {d["fw_id"]: (d["state"], list(d.get("launches", []))) for d in
+            lp.fireworks.find({}, {"fw_id": 1, "state": 1, "launches": 1})}
+
+
+def test_bill_and_plan_reduced():
+    s = StudySettings.reduced_settings()
+    parts = plan_parts(s.validate(), "tag")
+    kinds = [p.kind for p in parts]
+    assert kinds.count("neb") == 1 and kinds.count("spacing") == 1
+    labels = [p.label for p in parts]
+    assert "connected 0.5+1.2 nm" in labels and "cavity 1.2 nm" in labels  # the pair and its isolated cavity
+    cav = next(p for p in parts if p.label == "cavity 1.82 nm")
+    assert cav.expected_na == 8 and cav.policy["stop_sharp_rise_V"] == 0.25
+    bill = format_bill(parts, s)
+    assert "relaxations" in bill and "total" in bill
+    full = plan_parts(StudySettings().validate(), "tag")
+    assert sum(p.step == "cavities" for p in full) == 6 and sum(p.step == "neb" for p in full) == 4
+    # keys are stable (resume) and change with the study folder
+    assert [p.key for p in plan_parts(s, "tag")] == [p.key for p in parts]
+    assert plan_parts(s, "other")[0].key != parts[0].key
+
+
+def test_bad_study_input_fails_early(tmp_path):
+    from nafill.cli import main
+
+    assert main(["study", "--out", str(tmp_path / "x"), "--only", "cavitiez"]) == 2
+    assert main(["study", "--out", str(tmp_path / "x"), "--calculator", "nonesuch"]) == 2
+    assert not (tmp_path / "x" / "report.html").exists()
+
+
+def test_reduced_study_kill_resume_and_report(store, tmp_path):
+    out = tmp_path / "study"
+    env = dict(os.environ, NAFILL_FLUSH_INTERVAL_S="0")
+    cmd = [sys.executable, "-m", "nafill.cli", "study", "--out", str(out), "--reduced"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and _completed_in_store(store) < 40:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the kill should land mid-study"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with open_launchpad() as lp:
+        before = _launch_records(lp)
+    finished = {fw: launches for fw, (state, launches) in before.items() if state == "COMPLETED"}
+    assert len(finished) >= 10
+    assert any(state != "COMPLETED" for state, _ in before.values())  # the kill landed midway
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "relaxations" in done.stdout  # the bill comes first
+    with open_launchpad() as lp:
+        after = _launch_records(lp)
+        n_workflows = lp.workflows.count_documents({})
+    # nothing finished was recomputed: the same single launch for every finished Firework
+    for fw, launches in finished.items():
+        assert after[fw] == ("COMPLETED", launches)
+    assert all(state == "COMPLETED" for state, _ in after.values())
+    assert n_workflows == 8  # no part submitted twice
+
+    doc = json.loads((out / "report.json").read_text())
+    assert {p["state"] for p in doc["parts"]} == {"COMPLETED"}
+    assert doc["tables"]["failed"] == []
+    claims = doc["claims"]
+    assert len(claims) >= 20
+    for c in claims:
+        assert set(c) == {"claim", "published", "computed", "agrees", "rule"}
+        assert c["agrees"] in (True, False, None)
+    by = {c["claim"]: c for c in claims}
+    assert by["relaxed spacing with 2 Na layers"]["computed"] != "-"
+    assert by["1.82 nm cavity: practical capacity (H rises sharply after it)"]["computed"].startswith(
+        ("at least", "1", "2", "3", "4", "5", "6", "7", "8"))
+    assert "not a validation" in doc["claims_note"]
+    assert doc["tables"]["neb"][0]["climbed"]
+    cav = {r["size_nm"]: r for r in doc["tables"]["cavities"]}
+    assert set(cav) == {1.19, 1.82}
+    cap = cav[1.82]["profile"]["capacity"]
+    assert cap["valence_source"] == "assumed" and cap["valence"] == pytest.approx(0.90)
+    assert (out / cav[1.82]["run_dir"] / "path.json").exists()
+
+    page = (out / "report.html").read_text()
+    for fid in FIGURES:
+        m = re.search(rf"<figure id='fig-{fid}'><img alt='{fid}' src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+        assert m, fid
+        assert base64.b64decode(m.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "not a validation" in page and "published" in page
+    assert "src='http" not in page and "<link" not in page  # self-contained
+
+    # a third run finds everything done and launches nothing
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.count(": done") == 8
+    with open_launchpad() as lp:
+        assert _launch_records(lp) == after

@@ -1,0 +1,432 @@
+"""The whole closed-pore study in one command (``nafill study``): plan, bill, submit, run, collect.
+
+A study is a set of *parts*, each one FireWorks workflow on the embedded or a real LaunchPad:
+
+* ``spacing``: relax 2..7 bcc Na layers between the walls (walls and Na free), one workflow;
+* ``cavities``: fill each cavity (default the published 0.82 ... 2.18 nm) to its practical limit
+  plus a margin (the stop rule ``stop_sharp_rise_V`` / ``stop_margin`` of the policy, capped at
+  the theoretical capacity or ``cavity_max_na``);
+* ``orifices``: fill each orifice spacing (0.375 ... 0.70 nm) to its capacity;
+* ``connected``: each connected pore (narrow section first) and its isolated counterpart (the
+  widest section alone; shared with ``cavities`` when the size is the same);
+* ``neb``: the orifice diffusion barrier at each spacing (adjacent minima, climbing image);
+* ``capacities``: no workflow of its own: Na counts and mAh/g of the cavity fills (needs them).
+
+Every part has a deterministic key (host, backend, policy and the study folder): running the
+command again finds the workflows already submitted and does not resubmit them; FireWorks does
+not relaunch completed Fireworks and re-runs those lost by a killed runner, so a resumed study
+recomputes nothing that was finished. A part that fails (a FIZZLED workflow, or an error while
+running it) is recorded and reported; the other parts go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from nafill.analysis.capacity import PUBLISHED_VALENCE
+from nafill.analysis.profile import SHARP_RISE_V
+from nafill.constants import STANDARD_CAVITY_SPACINGS_NM
+from nafill.errors import NafillInputError, check_int, check_range
+from nafill.io import atomic_write_text
+from nafill.structures.capacity import pore_capacity
+from nafill.structures.connected import connected_pore
+from nafill.structures.pores import cavity, orifice
+from nafill.workflows.engine.policy import FillingPolicy
+
+log = logging.getLogger(__name__)
+
+STEPS = ("spacing", "cavities", "orifices", "connected", "neb", "capacities")
+"""The study's steps, in order (``--only`` picks some)."""
+
+PUBLISHED_ORIFICES_NM = (0.375, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70)
+PUBLISHED_CONNECTED_NM = ((0.5, 1.2), (0.5, 1.48), (0.5, 1.82), (1.2, 1.82))
+PUBLISHED_NEB_NM = (0.40, 0.45, 0.50, 0.55)
+
+RELAX_CALLS_ESTIMATE = 40
+"""Energy+force calls assumed per full relaxation in the bill (surrogates; a VASP relaxation is one job)."""
+NEB_CALLS_PER_IMAGE = 150
+"""Energy+force calls assumed per NEB image (the bill)."""
+
+STUDY_FILE = "study.json"
+
+
+@dataclass
+class StudySettings:
+    """Everything that defines a study (defaults: the published protocol).
+
+    Sizes in nm; ``policy`` holds :class:`FillingPolicy` fields applied to every fill (the stop
+    rule and caps are set per part from ``sharp_rise_V``, ``stop_margin`` and the ``*_max_na``).
+    """
+
+    calculator: str = "emt"
+    calc_options: dict[str, Any] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=lambda: list(STEPS))
+    layers: list[int] = field(default_factory=lambda: [2, 3, 4, 5, 6, 7])
+    cavities_nm: list[float] = field(default_factory=lambda: list(STANDARD_CAVITY_SPACINGS_NM.values()))
+    orifices_nm: list[float] = field(default_factory=lambda: list(PUBLISHED_ORIFICES_NM))
+    connected_nm: list[list[float]] = field(default_factory=lambda: [list(p) for p in PUBLISHED_CONNECTED_NM])
+    neb_nm: list[float] = field(default_factory=lambda: list(PUBLISHED_NEB_NM))
+    policy: dict[str, Any] = field(default_factory=dict)
+    sharp_rise_V: float = SHARP_RISE_V
+    stop_margin: int = 2
+    cavity_max_na: int | None = None
+    orifice_max_na: int | None = None
+    connected_max_na: int = 40
+    neb_images: int = 6
+    neb_fmax_eV_A: float = 0.05
+    spacing_fmax_eV_A: float = 0.02
+    valence: float | None = None
+    """Assumed Na valence (e/Na) for mAh/g when the backend gives no Bader charges
+    (None: :data:`nafill.analysis.capacity.PUBLISHED_VALENCE`)."""
+    mass_convention: str = "all-carbon"
+    reduced: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudySettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def reduced_settings(cls, **kw: Any) -> StudySettings:
+        """The CI-sized study: two cavities, two orifices, one connected pair, one NEB spacing,
+        two spacing relaxations, small caps and a cheap search."""
+        base = dict(layers=[2, 3], cavities_nm=[1.19, 1.82], orifices_nm=[0.45, 0.60], connected_nm=[[0.5, 1.2]],
+                    neb_nm=[0.45], cavity_max_na=8, orifice_max_na=4, connected_max_na=8,
+                    policy={"n_candidates": 12, "prescreen": 2, "prescreen_pool": 12, "refine_trials": 0},
+                    reduced=True)
+        base.update(kw)
+        return cls(**base)
+
+    @property
+    def assumed_valence(self) -> float:
+        return PUBLISHED_VALENCE if self.valence is None else float(self.valence)
+
+    def validate(self) -> StudySettings:
+        unknown = [s for s in self.steps if s not in STEPS]
+        if unknown or not self.steps:
+            raise NafillInputError(f"only = {unknown or self.steps} must name steps among {', '.join(STEPS)}")
+        for k in self.layers:
+            check_int("layers", k, 1, 7)
+        for s in self.cavities_nm:
+            check_range("cavities_nm", s, 0.6, 5.0, "nm")
+        for s in self.orifices_nm:
+            check_range("orifices_nm", s, 0.30, 0.8, "nm")
+        for s in self.neb_nm:
+            check_range("neb_nm", s, 0.30, 0.8, "nm")
+        for pair in self.connected_nm:
+            connected_pore(pair)  # validates the spacings
+        check_range("sharp_rise_V", self.sharp_rise_V, 0.0, None, "V", lo_inclusive=False)
+        check_int("stop_margin", self.stop_margin, 0, 100)
+        for name in ("cavity_max_na", "orifice_max_na"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1, 100000)
+        check_int("connected_max_na", self.connected_max_na, 1, 100000)
+        check_int("neb_images", self.neb_images, 1, 30)
+        if self.valence is not None:
+            check_range("valence", self.valence, 0.0, 1.5, "e/Na", lo_inclusive=False)
+        self.base_policy()  # validates the policy fields
+        from nafill.workflows.backends.registry import get_backend
+
+        get_backend(self.calculator, **self.calc_options)  # unknown names / missing extras fail now
+        return self
+
+    def base_policy(self) -> FillingPolicy:
+        names = {f.name for f in fields(FillingPolicy)}
+        bad = sorted(set(self.policy) - names)
+        if bad:
+            raise NafillInputError(f"policy = {bad} are not FillingPolicy fields")
+        return FillingPolicy(**self.policy).validate()
+
+
+@dataclass
+class Part:
+    """One workflow of the study."""
+
+    key: str
+    step: str
+    kind: str
+    """``fill``, ``neb`` or ``spacing``."""
+    label: str
+    sizes_nm: list[float]
+    expected_na: int = 0
+    """Upper bound on the Na of a fill (its cap)."""
+    relaxations: int = 0
+    single_points: int = 0
+    calls: int = 0
+    """Estimated energy+force calls (see the bill)."""
+    role: str = ""
+    """``isolated`` / ``connected`` for the connected-pore step."""
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def study_tag(out_dir) -> str:
+    """Identity of a study folder (part keys include it)."""
+    return hashlib.sha256(str(Path(out_dir).resolve()).encode()).hexdigest()[:10]
+
+
+def _key(tag: str, *bits: Any) -> str:
+    return hashlib.sha256(json.dumps([tag, *bits], sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def fill_cost(policy: FillingPolicy, n_steps: int) -> tuple[int, int, int]:
+    """(relaxations, single points, energy+force calls) a fill of ``n_steps`` Na costs at most."""
+    relax = sp = calls = 0
+    for n in range(1, n_steps + 1):
+        kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
+        if policy.screen_calculator is not None:
+            kept = policy.screen_keep
+        extra = policy.refine_trials if 1 < n <= policy.refine_max_na else 0
+        relax += kept + extra
+        if policy.prescreen is not None and policy.screen_calculator is None:
+            sp += policy.n_candidates
+            calls += policy.n_candidates + min(policy.prescreen_pool, policy.n_candidates) * policy.prescreen_steps
+    calls += relax * RELAX_CALLS_ESTIMATE
+    return relax, sp, calls
+
+
+def plan_parts(settings: StudySettings, tag: str) -> list[Part]:
+    """The parts of a study (nothing is built on a LaunchPad here)."""
+    steps = set(settings.steps)
+    if "capacities" in steps:
+        steps.add("cavities")
+    backend = {"name": settings.calculator, "options": settings.calc_options}
+    base = settings.base_policy()
+    parts: list[Part] = []
+    seen: set[str] = set()
+
+    def fill_part(step: str, kind_label: str, host, sizes, cap: int | None, stop: bool, role: str = "") -> None:
+        p = FillingPolicy.from_dict(base.as_dict())
+        capacity = pore_capacity(host)
+        p.max_na = min(capacity, cap) if cap is not None else capacity
+        if stop:
+            p.stop_sharp_rise_V = settings.sharp_rise_V
+            p.stop_margin = settings.stop_margin
+        key = _key(tag, "fill", backend, sizes, p.as_dict())
+        if key in seen:
+            return
+        seen.add(key)
+        relax, sp, calls = fill_cost(p, p.max_na)
+        parts.append(Part(key, step, "fill", kind_label, list(sizes), p.max_na, relax, sp, calls, role, p.as_dict()))
+
+    if "spacing" in steps:
+        n = len(settings.layers)
+        parts.append(Part(_key(tag, "spacing", backend, settings.layers, settings.spacing_fmax_eV_A), "spacing",
+                          "spacing", f"spacing {'/'.join(map(str, settings.layers))} Na layers", [],
+                          relaxations=n, calls=n * 4 * RELAX_CALLS_ESTIMATE))
+    if "cavities" in steps:
+        for s in settings.cavities_nm:
+            fill_part("cavities", f"cavity {s:g} nm", cavity(s), [s], settings.cavity_max_na, True)
+    if "orifices" in steps:
+        for s in settings.orifices_nm:
+            fill_part("orifices", f"orifice {s:g} nm", orifice(s), [s], settings.orifice_max_na, True)
+    if "connected" in steps:
+        for pair in settings.connected_nm:
+            wide = max(pair)
+            fill_part("connected", f"cavity {wide:g} nm", cavity(wide), [wide], settings.cavity_max_na, True, "isolated")
+            fill_part("connected", f"connected {'+'.join(f'{x:g}' for x in pair)} nm", connected_pore(pair),
+                      list(pair), settings.connected_max_na, False, "connected")
+    if "neb" in steps:
+        for s in settings.neb_nm:
+            calls = settings.neb_images * NEB_CALLS_PER_IMAGE * 2
+            parts.append(Part(_key(tag, "neb", backend, s, settings.neb_images, settings.neb_fmax_eV_A), "neb", "neb",
+                              f"orifice NEB {s:g} nm", [s], calls=calls))
+    return parts
+
+
+def format_bill(parts: Sequence[Part], settings: StudySettings) -> str:
+    """What will run, before anything is submitted: fills, Na counts, expensive calls."""
+    lines = [f"study with calculator {settings.calculator!r}: {len(parts)} workflow(s)",
+             f"{'part':<32} {'kind':<8} {'Na (max)':>8} {'relaxations':>11} {'single pts':>10} {'E+F calls':>10}"]
+    for p in parts:
+        lines.append(f"{p.label[:32]:<32} {p.kind:<8} {p.expected_na or '-':>8} {p.relaxations:>11} "
+                     f"{p.single_points:>10} {p.calls:>10}")
+    tot = [sum(getattr(p, a) for p in parts) for a in ("relaxations", "single_points", "calls")]
+    lines.append(f"{'total':<32} {'':<8} {sum(p.expected_na for p in parts):>8} {tot[0]:>11} {tot[1]:>10} {tot[2]:>10}")
+    lines.append("Upper bounds: fills stop earlier by their stop rule; one relaxation is one VASP job "
+                 f"(calls assume {RELAX_CALLS_ESTIMATE} ionic steps per relaxation, {NEB_CALLS_PER_IMAGE} per NEB image).")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- LaunchPad side
+def _workflow_for(part: Part, settings: StudySettings, tag: str):
+    from nafill.workflows.fireworks.builders import filling_workflow
+    from nafill.workflows.fireworks.neb import neb_workflow
+    from nafill.workflows.fireworks.spacing import spacing_workflow
+
+    name = f"study {tag}: {part.label}"
+    if part.kind == "fill":
+        if part.label.startswith("connected"):
+            host = connected_pore(part.sizes_nm)
+        elif part.label.startswith("orifice"):
+            host = orifice(part.sizes_nm[0])
+        else:
+            host = cavity(part.sizes_nm[0])
+        wf = filling_workflow(host, settings.calculator, settings.calc_options, FillingPolicy.from_dict(part.policy),
+                              name=name, key=part.key)
+    elif part.kind == "neb":
+        wf = neb_workflow(part.sizes_nm[0], part.key, settings.calculator, settings.calc_options,
+                          n_images=settings.neb_images, fmax_eV_A=settings.neb_fmax_eV_A, name=name)
+    else:
+        wf = spacing_workflow(list(settings.layers), settings.calculator, settings.calc_options,
+                              fmax_eV_A=settings.spacing_fmax_eV_A, fill=False)
+        wf.name = name
+    wf.metadata.update(nafill_key=part.key, nafill_study_tag=tag, nafill_study_part=part.label,
+                       nafill_study_step=part.step)
+    return wf
+
+
+def submit_parts(lp, parts: Sequence[Part], settings: StudySettings, tag: str) -> dict[str, int]:
+    """Add the parts not yet on the LaunchPad; return ``{key: wf_id}`` for every part."""
+    from nafill.workflows.fireworks.runner import find_workflow
+
+    ids: dict[str, int] = {}
+    for part in parts:
+        doc = find_workflow(lp, part.key)
+        if doc is None:
+            wf = _workflow_for(part, settings, tag)
+            ids[part.key] = min(lp.add_wf(wf).values())
+        else:
+            ids[part.key] = min(doc["nodes"])
+    return ids
+
+
+def _state(lp, wf_id: int) -> str:
+    return lp.workflows.find_one({"nodes": int(wf_id)}, {"state": 1})["state"]
+
+
+def run_parts(lp, parts: Sequence[Part], ids: dict[str, int], launch_dir: Path,
+              echo: Callable[[str], None] = print) -> dict[str, str]:
+    """Launch every part's ready Fireworks here, one part after the other; errors are recorded."""
+    from nafill.workflows.fireworks.runner import run_launchpad
+
+    errors: dict[str, str] = {}
+    for part in parts:
+        wf_id = ids[part.key]
+        if _state(lp, wf_id) == "COMPLETED":
+            echo(f"  {part.label}: done")
+            continue
+        t0 = time.perf_counter()
+        try:
+            n = run_launchpad(lp, wf_id, launch_dir=launch_dir)
+        except Exception as exc:  # noqa: BLE001 - one failed part must not end the study
+            errors[part.key] = f"{type(exc).__name__}: {exc}"
+            log.exception("part %s failed", part.label)
+            echo(f"  {part.label}: FAILED ({errors[part.key]})")
+            continue
+        echo(f"  {part.label}: {_state(lp, wf_id)} ({n} Firework(s), {time.perf_counter() - t0:.0f} s)")
+    return errors
+
+
+def collect(lp, parts: Sequence[Part], ids: dict[str, int], out_dir: Path,
+            errors: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Each part's state and results (path documents, NEB and spacing records); writes each
+    fill's run folder (path.json, path.extxyz, profile.png) under ``out_dir/runs``."""
+    from nafill.workflows.fireworks.launchpad import SPACINGS_COLLECTION
+    from nafill.workflows.fireworks.neb import NEB_COLLECTION
+    from nafill.workflows.fireworks.runner import export_run, path_document
+
+    out = []
+    for part in parts:
+        wf_id = ids.get(part.key)
+        rec: dict[str, Any] = {"part": part.as_dict(), "wf_id": wf_id, "state": None, "error": (errors or {}).get(part.key)}
+        if wf_id is None:
+            rec["state"] = "NOT SUBMITTED"
+            out.append(rec)
+            continue
+        wf = lp.workflows.find_one({"nodes": int(wf_id)})
+        rec["state"] = wf["state"]
+        if part.kind == "fill":
+            path = path_document(lp, wf_id)
+            rec["path"] = None if path is None else path.as_dict()
+            if path is not None:
+                if path.state.get("error") and not rec["error"]:
+                    rec["error"] = path.state["error"]
+                if path.steps:
+                    slug = part.label.replace(" ", "_").replace("+", "-")
+                    try:
+                        export_run(lp, wf_id, out_dir / "runs" / slug)
+                        rec["run_dir"] = f"runs/{slug}"
+                    except Exception as exc:  # noqa: BLE001
+                        log.warning("could not export %s: %s", part.label, exc)
+        elif part.kind == "neb":
+            doc = lp.db[NEB_COLLECTION].find_one({"key": part.key})
+            rec["neb"] = None if doc is None else doc["result"]
+        else:
+            study = wf["metadata"].get("nafill_study")
+            docs = lp.db[SPACINGS_COLLECTION].find({"study": study})
+            rec["spacings"] = sorted(({"layers": d["layers"], "spacing_nm": d["spacing_nm"],
+                                       "converged": d.get("converged")} for d in docs), key=lambda d: d["layers"])
+        if rec["state"] == "FIZZLED" and not rec["error"]:
+            rec["error"] = _fizzle_reason(lp, wf)
+        out.append(rec)
+    return out
+
+
+def _fizzle_reason(lp, wf: dict) -> str:
+    for fw_id in wf["nodes"]:
+        fw = lp.fireworks.find_one({"fw_id": fw_id, "state": "FIZZLED"}, {"launches": 1, "name": 1})
+        if fw and fw.get("launches"):
+            launch = lp.launches.find_one({"launch_id": fw["launches"][-1]}, {"action": 1})
+            stored = ((launch or {}).get("action") or {}).get("stored_data") or {}
+            exc = stored.get("_exception", {})
+            msg = exc.get("_stacktrace", "").strip().splitlines()
+            return f"{fw['name']}: {msg[-1] if msg else 'fizzled'}"
+    return "FIZZLED"
+
+
+@dataclass
+class StudyOutcome:
+    out_dir: Path
+    parts: list[Part]
+    ids: dict[str, int]
+    records: list[dict[str, Any]]
+    report: dict[str, Any] | None
+    wall_s: float
+
+
+def run_study(settings: StudySettings, out_dir, launchpad_file=None, run: bool = True, report: bool = True,
+              echo: Callable[[str], None] = print) -> StudyOutcome:
+    """Plan and print the bill, submit what is missing, run it here (``run``), write the report.
+
+    ``run=False`` leaves the Fireworks for ``qlaunch``/``rlaunch``/``nafill run``; the report then
+    shows what is finished so far (run the command again later to refresh it).
+    """
+    from nafill.workflows.fireworks.launchpad import describe_launchpad, open_launchpad
+    from nafill.workflows.studies.report import write_report
+
+    t0 = time.perf_counter()
+    settings.validate()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tag = study_tag(out_dir)
+    parts = plan_parts(settings, tag)
+    echo(format_bill(parts, settings))
+    with open_launchpad(launchpad_file) as lp:
+        ids = submit_parts(lp, parts, settings, tag)
+        echo(f"workflows on {describe_launchpad(lp)}: " + ", ".join(str(ids[p.key]) for p in parts))
+        atomic_write_text(out_dir / STUDY_FILE, json.dumps(
+            {"tag": tag, "settings": settings.as_dict(), "parts": [dict(p.as_dict(), wf_id=ids[p.key]) for p in parts]},
+            indent=1))
+        errors: dict[str, str] = {}
+        if run:
+            echo("running (kill and re-run the same command to resume):")
+            errors = run_parts(lp, parts, ids, out_dir / "launches", echo)
+        records = collect(lp, parts, ids, out_dir, errors)
+    doc = None
+    if report:
+        doc = write_report(records, settings, out_dir, wall_s=time.perf_counter() - t0)
+        echo(f"wrote {out_dir / 'report.html'} and {out_dir / 'report.json'}")
+    return StudyOutcome(out_dir, parts, ids, records, doc, time.perf_counter() - t0)
