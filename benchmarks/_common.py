@@ -42,5 +42,6 @@ def path_before_step(path, k: int, policy):
     prev = path.steps[k - 1] if k else None
     parent.state["beam"] = [{"energy_eV": prev["energy_eV"] if prev else path.reference["e_host_eV"],
                              "parent_rank": 0, "structure": prev["structure"] if prev else path.host}]
+    policy.validate(backend=path.backend["name"])  # an unset fmax_eV_A takes the backend's default
     parent.policy = policy.as_dict()
     return parent

@@ -61,17 +61,19 @@ def test_charge_files_only_in_the_kept_structures_folders(study):
 
 
 def _folder_with(runs: Path, prefix: str, energy: float, n_na: int | None = None, per_atom: bool = False,
-                 positions=None) -> Path:
+                 positions=None, lattice_A: float | None = None) -> Path:
     """The run folder of ``runs`` whose energy (per atom) is exactly ``energy`` (and, given
     ``positions``, whose final structure is that one: symmetry-equivalent candidates can relax
-    to the same energy)."""
+    to the same energy; given ``lattice_A``, the bcc cell of that lattice constant: the energy
+    is flat at the minimum, so the scan point next to it can have the same 8-decimal energy)."""
     for d in sorted(runs.glob(f"{prefix}-*")):
         r = read_vasp_run(d)
         atoms = r.atoms()
         e = r.energy_eV / len(atoms) if per_atom else r.energy_eV
         n = atoms.get_chemical_symbols().count("Na")
         if e == energy and (n_na is None or n == n_na) and (
-                positions is None or np.allclose(atoms.positions, positions, atol=1e-6)):
+                positions is None or np.allclose(atoms.positions, positions, atol=1e-6)) and (
+                lattice_A is None or abs((2 * atoms.get_volume() / len(atoms)) ** (1 / 3) - lattice_A) < 1e-6):
             return d
     raise AssertionError(f"no {prefix} folder with energy {energy}")
 
@@ -89,7 +91,8 @@ def hand_study(study, tmp_path_factory):
     runs = root / "runs"
     hand = tmp_path_factory.mktemp("hand")
     host = _as_hand_made(_folder_with(runs, "static", path.reference["e_host_eV"], n_na=0), hand / "host")
-    bulk = _as_hand_made(_folder_with(runs, "static", path.reference["mu_na_eV"], per_atom=True), hand / "bcc")
+    bulk = _as_hand_made(_folder_with(runs, "static", path.reference["mu_na_eV"], per_atom=True,
+                                      lattice_A=path.reference["bcc_lattice_A"]), hand / "bcc")
     steps = [_as_hand_made(_folder_with(runs, "relax", s["energy_eV"], n_na=s["n_na"],
                                         positions=np.array(s["structure"]["positions"])), hand / f"step{s['n_na']}")
              for s in path.steps]
@@ -105,7 +108,7 @@ def test_import_reproduces_the_fills_path_exactly_and_analyze_reads_it(study, ha
     doc = json.loads((out / "path.json").read_text())
     assert doc["reference"]["e_host_eV"] == path.reference["e_host_eV"]
     assert doc["reference"]["mu_na_eV"] == path.reference["mu_na_eV"]
-    assert doc["reference"]["bcc_lattice_A"] == pytest.approx(path.reference["bcc_lattice_A"], abs=1e-9)
+    assert doc["reference"]["bcc_lattice_A"] == pytest.approx(path.reference["bcc_lattice_A"], abs=1e-6)
     for key in ("n_na", "energy_eV", "formation_enthalpy_eV", "step_voltage_V"):
         assert [s[key] for s in doc["steps"]] == [s[key] for s in path.steps], key
     for mine, theirs in zip(doc["steps"], path.steps):  # the same structures, in VASP's order
