@@ -17,6 +17,7 @@ import click
 from tqdm import tqdm
 
 from nafill.analysis.plots import plot_path
+from nafill.analysis.profile import format_capacity
 from nafill.cli.options import checked_backend
 from nafill.constants import ORIFICE_RANGE_NM, TEST_ONLY_BACKENDS
 from nafill.errors import NafillInputError
@@ -95,9 +96,14 @@ def format_headline(path: FillingPath) -> str:
         out.append("nucleation barrier: none (H falls from the first Na)")
     else:
         out.append("nucleation barrier: not crossed (H never falls along this path)")
+    study = sm.get("practical_capacity_study") or {}
+    strict = sm.get("practical_capacity") or {}
+    if study:
+        out.append(f"capacity (study reading): {format_capacity(study['na'], study['at_least'], study['reason'])}"
+                   f" - {study['rule']}")
     out.append(
-        f"capacity: practical {sm.get('practical_capacity_na')} Na (largest x at the global minimum "
-        f"of H, H < 0), theoretical {sm.get('theoretical_capacity_na')} Na (bcc density)"
+        f"capacity (strict reading): {format_capacity(sm.get('practical_capacity_na', 0), strict.get('at_least', False), strict.get('reason', ''))}"
+        f" (largest x at the global minimum of H, if H < 0); theoretical {sm.get('theoretical_capacity_na')} Na (bcc density)"
     )
     cost = sm.get("cost") or {}
     spent = "; ".join(f"{name} {int(c['evaluations'])} evaluations in {int(c['relaxations'])} relaxations "

@@ -51,10 +51,10 @@ DATA_DIR = Path(__file__).resolve().parent / "training"
 # the fingerprint (fixed before the fit)
 NA_NA = RadialBasis(np.linspace(2.6, 7.0, 10), 0.5, 7.5)
 NA_C = RadialBasis(np.linspace(1.9, 6.0, 10), 0.45, 6.5)
-CORE_NA_NA = (2.0, 2.6)   # A eV/A^3, r_c A
-CORE_NA_C = (4.0, 1.8)
+CORE_NA_NA = (3.0, 2.9)   # A eV/A^3, r_c A
+CORE_NA_C = (5.0, 2.0)
 HIDDEN = (24, 24)
-WEIGHTS = {"bcc": 300.0, "bcc-rattled": 10.0, "atom": 10.0, "one-wall": 5.0, "pore-scan": 5.0, "pore-relax": 5.0}
+WEIGHTS = {"active-kept": 3.0, "active-relax": 2.0, "bcc": 5000.0, "bcc-rattled": 10.0, "atom": 10.0, "one-wall": 5.0, "pore-scan": 5.0, "pore-relax": 5.0}
 
 
 def host_key(atoms) -> str:

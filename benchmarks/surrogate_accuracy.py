@@ -1,0 +1,113 @@
+"""Issue 12's table: the ``surrogate`` backend against SevenNet-0 on held-out structures.
+
+    python benchmarks/surrogate_accuracy.py [--quick]
+
+SevenNet-0's numbers come from the committed labelled data (no SevenNet run needed, except once
+to write ``training/sevennet_reference.json`` if it is missing). ``--quick`` stops the 1.82 nm
+path at 10 Na and ranks fewer steps.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+from _common import isolate, table
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--quick", action="store_true")
+args = ap.parse_args()
+isolate()
+from nafill.structures.pores import cavity  # noqa: E402
+from nafill.structures.sites import add_guest  # noqa: E402
+from nafill.workflows.backends.registry import get_backend  # noqa: E402
+from nafill.workflows.backends.surrogate import validation as V  # noqa: E402
+
+sur = get_backend("surrogate")
+ref7 = V.sevennet_reference()
+refs = V.reference_numbers(sur)
+mu7, mus = ref7["mu_na_eV"], refs["mu_na_eV"]
+rows = []
+
+
+def row(what, seven, surrogate, err, bar, ok):
+    rows.append({"quantity": what, "SevenNet-0": seven, "surrogate": surrogate, "error": err,
+                 "bar": bar, "meets": "yes" if ok else "NO"})
+
+
+d = refs["bcc_lattice_A"] - ref7["bcc_lattice_A"]
+row("bcc a (A)", f"{ref7['bcc_lattice_A']:.3f}", f"{refs['bcc_lattice_A']:.3f}", f"{d:+.3f}", "0.02", abs(d) <= 0.02)
+d = refs["cohesive_energy_eV"] - ref7["cohesive_energy_eV"]
+row("bcc Ecoh (eV)", f"{ref7['cohesive_energy_eV']:.3f}", f"{refs['cohesive_energy_eV']:.3f}", f"{d:+.3f}", "0.02", abs(d) <= 0.02)
+d = refs["bcc_bulk_modulus_GPa"] - ref7["bcc_bulk_modulus_GPa"]
+row("bcc B (GPa)", f"{ref7['bcc_bulk_modulus_GPa']:.2f}", f"{refs['bcc_bulk_modulus_GPa']:.2f}", f"{d:+.2f}", "1", abs(d) <= 1)
+cl = V.cluster_errors(sur)
+worst = max(cl, key=lambda r: abs(r["error_eV_atom"]))
+row("Na_n n=2-20, max |dE|/atom (eV)", "-", f"n={worst['n']}", f"{worst['error_eV_atom']:+.3f}", "0.03",
+    abs(worst["error_eV_atom"]) <= 0.03)
+d = refs["one_wall_height_A"] - ref7["one_wall_height_A"]
+row("one Na on a wall: height (A)", f"{ref7['one_wall_height_A']:.2f}", f"{refs['one_wall_height_A']:.2f}", f"{d:+.2f}", "0.1", abs(d) <= 0.1)
+d = refs["one_wall_h1_eV"] - ref7["one_wall_h1_eV"]
+row("one Na on a wall: H(1) (eV)", f"{ref7['one_wall_h1_eV']:.3f}", f"{refs['one_wall_h1_eV']:.3f}", f"{d:+.3f}", "0.05", abs(d) <= 0.05)
+for name in ("heldout_o045", "heldout_o060"):
+    try:
+        f = V.held_out_fill(name)
+    except FileNotFoundError:
+        row(f"orifice {name[-3:-2]}.{name[-2:]} nm: H(x)/x", "not labelled", "-", "-", "0.05, same sign", False)
+        continue
+    h7 = f.h_sevennet(mu7)
+    hs = V.surrogate_profile(sur, f, mus)
+    x = np.arange(1, len(h7) + 1)
+    err = np.abs(hs / x - h7 / x).max()
+    same = bool(np.all(np.sign(hs) == np.sign(h7)))
+    row(f"orifice {f.spacing_nm:.2f} nm: max |dH/x| x=1-{len(x)} (eV)", " ".join(f"{v:+.2f}" for v in h7 / x),
+        " ".join(f"{v:+.2f}" for v in hs / x), f"{err:.3f}", "0.05, same sign", err <= 0.05 and same)
+rank_rows = []
+for name, nmax in (("naive_c119", 8), ("naive_c182", 10 if args.quick else 16)):
+    try:
+        f = V.held_out_fill(name)
+    except FileNotFoundError as exc:
+        print(f"skipped {name}: {exc}")
+        continue
+    h7 = f.h_sevennet(mu7)[:nmax]
+    hs = V.surrogate_profile(sur, f, mus, nmax)
+    rms = float(np.sqrt(np.mean((hs - h7) ** 2)))
+    b7, bs = V.barrier_summary(h7), V.barrier_summary(hs)
+    row(f"cavity {f.spacing_nm:.2f} nm: H(x) RMS x=1-{len(h7)} (eV)", " ".join(f"{v:.2f}" for v in h7),
+        " ".join(f"{v:.2f}" for v in hs), f"{rms:.3f}", "0.1", rms <= 0.1)
+    if b7["barrier_eV"] is not None:
+        ok = bs["barrier_eV"] is not None and abs(bs["barrier_eV"] / b7["barrier_eV"] - 1) <= 0.3 and \
+            abs(bs["critical_size"] - b7["critical_size"]) <= 2
+        row(f"cavity {f.spacing_nm:.2f} nm: barrier (eV) @ n*", f"{b7['barrier_eV']:.2f} @ {b7['critical_size']}",
+            f"{bs['barrier_eV'] if bs['barrier_eV'] is None else round(bs['barrier_eV'], 2)} @ {bs['critical_size']}",
+            "-", "30 %, 2 Na", ok)
+    else:
+        row(f"cavity {f.spacing_nm:.2f} nm: barrier", b7["status"], bs["status"], "-", "present", False)
+    rank_rows += V.ranking(sur, f)
+if rank_rows:
+    rho = float(np.mean([r["rho"] for r in rank_rows]))
+    same = float(np.mean([r["same_choice"] for r in rank_rows]))
+    row(f"ranking over {len(rank_rows)} held-out steps: mean Spearman rho", "-", f"{rho:.2f}", "-", ">= 0.8", rho >= 0.8)
+    row("  same lowest candidate (within 0.03 eV)", "-", f"{same * 100:.0f} %", "-", ">= 70 %", same >= 0.7)
+# speed: 64 C + 34 Na, one core
+host = cavity(1.82)
+rng = np.random.default_rng(0)
+from nafill.workflows.backends.surrogate.label_sevennet import naive_candidate  # noqa: E402
+
+a = host
+for _ in range(34):
+    a = naive_candidate(a, rng)
+a.calc = sur.calculator
+a.get_forces()
+t0 = time.perf_counter()
+for k in range(200):
+    a.positions[-1, 0] += 1e-4
+    a.get_forces()
+ms = (time.perf_counter() - t0) / 200 * 1000
+row("energy+forces, 64 C + 34 Na (ms/call)", "~750", f"{ms:.1f}", "-", "<= 10", ms <= 10)
+print("surrogate vs SevenNet-0 on held-out structures")
+print(table(rows, ["quantity", "SevenNet-0", "surrogate", "error", "bar", "meets"]))
+if rank_rows:
+    print()
+    print(table([{k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rank_rows],
+                ["fill", "x", "n", "rho", "same_choice", "miss_eV"]))
