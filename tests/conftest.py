@@ -7,6 +7,10 @@ import pytest
 
 matplotlib.use("Agg")
 
+# The workflow tests run on the emt workflow-test backend (fast, and what they were written for);
+# the default a user gets (surrogate) is checked in tests/workflows/backends/test_surrogate.py.
+os.environ["NAFILL_CALCULATOR"] = "emt"
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_nafill_dirs(tmp_path_factory):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -26,11 +27,24 @@ def parse_calc_options(options: tuple[str, ...]) -> dict:
     return out
 
 
-def calculator_options(default: str | None = "surrogate", help: str = CALCULATOR_HELP):
-    """``--calculator NAME`` and repeatable ``--calc-option KEY=VALUE``."""
+DEFAULT_CALCULATOR = "surrogate"
+CALCULATOR_ENV = "NAFILL_CALCULATOR"
+"""Environment variable that changes the default backend (the test suite sets it to emt)."""
+
+
+def default_calculator() -> str:
+    return os.environ.get(CALCULATOR_ENV) or DEFAULT_CALCULATOR
+
+
+def calculator_options(default: str | None = "auto", help: str = CALCULATOR_HELP):
+    """``--calculator NAME`` (default ``surrogate``, or ``$NAFILL_CALCULATOR``) and repeatable
+    ``--calc-option KEY=VALUE``."""
     def deco(f):
         f = click.option("--calc-option", multiple=True, metavar="KEY=VALUE",
                          help="Backend option (JSON value), repeatable, e.g. --calc-option dispersion=\"d3-zero\".")(f)
+        if default == "auto":
+            return click.option("--calculator", default=default_calculator,
+                                show_default=f"{DEFAULT_CALCULATOR}, or ${CALCULATOR_ENV}", help=help)(f)
         return click.option("--calculator", default=default, show_default=default is not None, help=help)(f)
     return deco
 

@@ -94,3 +94,12 @@ def test_the_fit_sees_no_held_out_structure():
     assert all(a.info.get("split") == "train" for a in train)
     clusters = read(V.TRAINING_DIR / "clusters.extxyz.gz", index=":")
     assert {a.info["isomer"] for a in clusters if a.info["split"] == "test"} == {3, 4}
+
+
+def test_surrogate_is_the_default_backend_of_the_cli(monkeypatch):
+    from nafill.cli.options import CALCULATOR_ENV, default_calculator
+
+    monkeypatch.delenv(CALCULATOR_ENV, raising=False)
+    assert default_calculator() == "surrogate"
+    monkeypatch.setenv(CALCULATOR_ENV, "emt")
+    assert default_calculator() == "emt"
