@@ -54,7 +54,7 @@ def _import_factory(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise NafillInputError(
-            f"calculator = {spec!r} must be 'emt', 'mlip' or 'module:factory' "
+            f"calculator = {spec!r} must be 'surrogate', 'emt', 'mlip', 'vasp' or 'module:factory' "
             "(e.g. 'ase.calculators.lj:LennardJones')"
         )
     try:

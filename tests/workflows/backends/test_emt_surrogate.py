@@ -139,7 +139,7 @@ def test_emt_refuses_free_host():
 
 
 def test_backend_errors_say_how_to_fix():
-    with pytest.raises(NafillInputError, match="unknown; use one of emt, mlip"):
+    with pytest.raises(NafillInputError, match="unknown; use one of surrogate, emt, mlip"):
         get_backend("dftb")
     with pytest.raises(NafillInputError, match="cannot import module"):
         get_backend("no_such_module_xyz:Calc")
