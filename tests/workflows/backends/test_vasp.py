@@ -249,7 +249,7 @@ def test_corrections_recorded_in_the_step_document(tmp_path, monkeypatch):
 
     monkeypatch.setenv("NAFILL_FAKE_VASP_FAULTS", "zbrent")
     backend = fake_backend(tmp_path)
-    path = fill(cavity(1.05), backend, FillingPolicy(max_na=2, n_candidates=2, prescreen=None))
+    path = fill(cavity(1.05), backend, FillingPolicy(max_na=2, n_candidates=2, prescreen=None, screen_calculator=None))
     for s in path.steps:
         assert s["corrections"], "every relaxation hit ZBRENT once and was corrected"
         assert all("zbrent" in c["errors"] for c in s["corrections"])

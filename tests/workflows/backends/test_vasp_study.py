@@ -21,7 +21,7 @@ from nafill.workflows.engine.policy import FillingPolicy
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slow]
 
 FAKE = shutil.which("nafill-fake-vasp") or "nafill-fake-vasp"
-POLICY = dict(max_na=3, n_candidates=3, prescreen=None, refine_trials=0)
+POLICY = dict(max_na=3, n_candidates=3, prescreen=None, refine_trials=0, screen_calculator=None)  # single fidelity
 CHARGE_FILES = ("CHGCAR", "AECCAR0", "AECCAR1", "AECCAR2", "CHG", "WAVECAR")
 
 
@@ -195,7 +195,7 @@ def test_fireworks_fill_in_vasp5_mode_gives_the_default_stand_ins_path(tmp_path,
             monkeypatch.setenv("NAFILL_CACHE_DIR", str(tmp_path / f"cache{major}"))  # references in each mode
             options = dict(vasp_cmd=">>vasp_cmd<<", potcar_spec=True, polling_s=0.05, bader=False,
                            workdir=str(tmp_path / f"runs{major}"))
-            policy = FillingPolicy(max_na=2, n_candidates=2, prescreen=None, refine_trials=0)
+            policy = FillingPolicy(max_na=2, n_candidates=2, prescreen=None, refine_trials=0, screen_calculator=None)
             wf_id = min(lp.add_wf(filling_workflow(cavity(1.05), "vasp", options, policy)).values())
             run_launchpad(lp, wf_id, fworker=FWorker(env={"vasp_cmd": FAKE}))
             paths[major] = path_document(lp, wf_id)
