@@ -52,7 +52,8 @@ def _steps_key(path_json: Path) -> str:
 
     def clean(x):
         if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items() if "wall" not in k and k not in ("updated_at",)}
+            return {k: clean(v) for k, v in x.items()
+                    if "wall" not in k and "elapsed" not in k and k not in ("updated_at",)}
         if isinstance(x, list):
             return [clean(v) for v in x]
         return x
