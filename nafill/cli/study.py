@@ -50,7 +50,7 @@ def _floats(values: tuple[str, ...], name: str) -> list[float] | None:
 @click.option("--submit-only", is_flag=True, help="Submit and print the bill; leave the Fireworks for qlaunch/rlaunch/nafill run.")
 @click.option("--report-only", is_flag=True, help="Launch nothing; write the report from what has finished.")
 @click.option("--yes", is_flag=True, hidden=True)
-def study_cmd(out_dir, calculator, calc_option, launchpad_file, only, reduced, cavities_nm, orifices_nm, connected_nm,
+def study_cmd(out_dir, calculator, calc_option, launchpad_file, store, only, reduced, cavities_nm, orifices_nm, connected_nm,
               neb_nm, layers, cavity_max_na, connected_max_na, sharp_rise_V, valence, n_candidates, submit_only,
               report_only, yes) -> None:
     """Reproduce the closed-pore study: spacings (2-7 Na layers), cavity fills (0.82-2.18 nm) to the
@@ -81,7 +81,7 @@ def study_cmd(out_dir, calculator, calc_option, launchpad_file, only, reduced, c
     settings = StudySettings.reduced_settings(**kw) if reduced else StudySettings(**kw)
     if n_candidates is not None:
         settings.policy = {**settings.policy, "n_candidates": n_candidates}
-    outcome = run_study(settings, out_dir, launchpad_file, run=not (submit_only or report_only),
+    outcome = run_study(settings, out_dir, launchpad_file, store=store, run=not (submit_only or report_only),
                         report=not submit_only, echo=click.echo)
     if submit_only:
         click.echo("submitted; run them with `nafill run`, rlaunch or qlaunch, then `nafill study ... --report-only`")

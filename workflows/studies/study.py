@@ -398,7 +398,7 @@ class StudyOutcome:
 
 
 def run_study(settings: StudySettings, out_dir, launchpad_file=None, run: bool = True, report: bool = True,
-              echo: Callable[[str], None] = print) -> StudyOutcome:
+              echo: Callable[[str], None] = print, store=None) -> StudyOutcome:
     """Plan and print the bill, submit what is missing, run it here (``run``), write the report.
 
     ``run=False`` leaves the Fireworks for ``qlaunch``/``rlaunch``/``nafill run``; the report then
@@ -414,7 +414,7 @@ def run_study(settings: StudySettings, out_dir, launchpad_file=None, run: bool =
     tag = study_tag(out_dir)
     parts = plan_parts(settings, tag)
     echo(format_bill(parts, settings))
-    with open_launchpad(launchpad_file) as lp:
+    with open_launchpad(launchpad_file, store=store) as lp:
         ids = submit_parts(lp, parts, settings, tag)
         echo(f"workflows on {describe_launchpad(lp)}: " + ", ".join(str(ids[p.key]) for p in parts))
         atomic_write_text(out_dir / STUDY_FILE, json.dumps(
