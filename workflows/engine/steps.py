@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,12 @@ def step_seed(seed: int, n_na: int, parent_rank: int) -> int:
     return int(np.random.SeedSequence([seed, n_na, parent_rank]).generate_state(1)[0])
 
 
+@lru_cache(maxsize=4)
+def cheap_backend(name: str) -> Backend:
+    """The ladder's cheap backend, built once per process (mlip would reload its model every step)."""
+    return get_backend(name)
+
+
 def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     """Propose, cap, pre-screen and (with a fidelity ladder) rank the candidates of the next step.
 
@@ -115,7 +122,7 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     t0 = time.perf_counter()
     policy = FillingPolicy.from_dict(path.policy)
     cheap_name = resolve_screen(policy.screen_calculator, path.backend.get("name"))
-    search = get_backend(cheap_name) if cheap_name else backend
+    search = cheap_backend(cheap_name) if cheap_name else backend
     meter = CostMeter()
     beam = path.state["beam"]
     n_na = len(path.steps) + 1
