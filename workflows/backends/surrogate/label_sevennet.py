@@ -41,7 +41,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.cluster import Icosahedron
 from ase.constraints import FixAtoms
 from ase.filters import Filter
-from ase.io import write
+from ase.io import read, write
 from ase.optimize import BFGS
 
 from nafill.structures.geometry import guest_indices, host_indices, min_distances
@@ -260,12 +260,25 @@ def fill_frames(lab: Labeller, name: str, spacing_nm: float, max_na: int, n_cand
     """Greedy naive fill; all candidates' frames (or only finals with every=0)."""
     host = orifice(spacing_nm) if spacing_nm < 0.8 else cavity(spacing_nm)
     rng = np.random.default_rng(seed)
-    frames = [lab.label(host, task=name, kind="fill-host", split=split, n_na=0, spacing_nm=spacing_nm,
-                        step=0, final=True, kept=True)]
-    current = host
-    summary = {"spacing_nm": spacing_nm, "n_candidates": n_cand, "fmax_eV_A": fmax, "steps": [],
-               "e_host_eV": frames[0].get_potential_energy()}
-    for x in range(1, max_na + 1):
+    frames, summary = _earlier_fill(lab, name, every) if every == 0 else ([], None)
+    if frames:  # continue a fill that was cut short: replay the random moves of its finished steps
+        current = frames[0]
+        for st in summary["steps"]:
+            for _ in range(len(st["candidate_energies_eV"])):
+                naive_candidate(current, rng)
+            current = next(f for f in frames if f.info.get("step") == st["n_na"] and f.info.get("kept"))
+            current = current.copy()
+            current.calc = None
+            for key in ("final", "kept", "candidate", "n_steps"):
+                current.info.pop(key, None)
+        print(f"  {name}: resuming after x = {len(summary['steps'])}", flush=True)
+    else:
+        frames = [lab.label(host, task=name, kind="fill-host", split=split, n_na=0,
+                            spacing_nm=spacing_nm, step=0, final=True, kept=True)]
+        current = host
+        summary = {"spacing_nm": spacing_nm, "n_candidates": n_cand, "fmax_eV_A": fmax, "steps": [],
+                   "e_host_eV": frames[0].get_potential_energy()}
+    for x in range(len(summary["steps"]) + 1, max_na + 1):
         finals = []
         calls0 = lab.n_calls
         for k in range(n_cand):
@@ -302,6 +315,20 @@ def fill_frames(lab: Labeller, name: str, spacing_nm: float, max_na: int, n_cand
         (lab.out / f"{name}.json").write_text(json.dumps(summary, indent=1))
         write(lab.out / f"{name}.partial.extxyz", frames, format="extxyz")  # usable if cut short
     return frames
+
+
+def _earlier_fill(lab: Labeller, name: str, every: int) -> tuple[list[Atoms], dict | None]:
+    """Frames and summary of an unfinished final-frames-only fill (``DIR/<name>.json`` plus its
+    ``.partial.extxyz`` or committed ``.extxyz.gz``), or ``([], None)``."""
+    summary_file = lab.out / f"{name}.json"
+    for path in (lab.out / f"{name}.partial.extxyz", lab.out / f"{name}.extxyz.gz"):
+        if summary_file.exists() and path.exists():
+            summary = json.loads(summary_file.read_text())
+            frames = read(path, index=":")
+            steps = {f.info.get("step") for f in frames if f.info.get("kept")}
+            if all(st["n_na"] in steps for st in summary["steps"]):
+                return frames, summary
+    return [], None
 
 
 TRAIN = {
