@@ -243,6 +243,62 @@ def test_fireworks_fill_with_vasp_on_the_stand_in(tmp_path, monkeypatch):
     assert path.backend["name"] == "vasp"
 
 
+def test_fireworks_ladder_keeps_vasp_out_of_the_plan_fireworks(tmp_path, monkeypatch):
+    """Issue 13 on FireWorks: stand-in VASP screened by the surrogate, 1.19 nm to 4 Na. Every VASP
+    run folder is attributed to the Firework whose launch (FireWorks' own launch records) was
+    running when the stand-in wrote it: none to a plan Firework, and at most 3 VASP relaxations
+    per Na on average."""
+    from nafill.workflows.engine.policy import FillingPolicy
+    from nafill.workflows.fireworks.builders import filling_workflow
+    from nafill.workflows.fireworks.env import FWorker
+    from nafill.workflows.fireworks.launchpad import open_launchpad
+    from nafill.workflows.fireworks.runner import path_document, run_launchpad
+
+    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(tmp_path / "store.json"))
+    runs = tmp_path / "runs"
+    options = dict(vasp_cmd=">>vasp_cmd<<", potcar_spec=True, polling_s=0.05, bader=False, workdir=str(runs))
+    policy = FillingPolicy(max_na=4, screen_calculator="surrogate")
+    with open_launchpad() as lp:
+        wf_id = min(lp.add_wf(filling_workflow(cavity(1.19), "vasp", options, policy)).values())
+        run_launchpad(lp, fworker=FWorker(env={"vasp_cmd": FAKE}))
+        path = path_document(lp, wf_id)
+        names = {d["fw_id"]: d["name"] for d in lp.fireworks.find({}, {"fw_id": 1, "name": 1})}
+        windows = []
+        for launch in lp.launches.find({}):
+            states = {h["state"]: h for h in launch["state_history"]}
+            t0 = states["RUNNING"]["created_on"]
+            t1 = states.get("COMPLETED", states["RUNNING"]).get("updated_on") or launch["time_end"]
+            windows.append((_epoch(t0), _epoch(t1), names[launch["fw_id"]]))
+    assert len(path.steps) == 4 and path.state["finished"]
+    relax_dirs = sorted(runs.glob("relax-*"))
+    vasp_dirs = [d for d in runs.iterdir() if d.is_dir()]
+    assert len(relax_dirs) == sum(s["cost"]["vasp"]["relaxations"] for s in path.steps)
+    assert len(relax_dirs) / 4 <= 3.0
+    assert sum(s["n_relaxed"] for s in path.steps) == len(relax_dirs)
+    owners = []
+    for d in vasp_dirs:
+        t = (d / "vasprun.xml").stat().st_mtime
+        owner = [name for a, b, name in windows if a - 0.01 <= t <= b + 0.01]
+        assert len(owner) == 1, (d.name, owner)
+        owners.append(owner[0])
+    assert not [o for o in owners if ": plan" in o]
+    assert all(": relax" in o for d, o in zip(vasp_dirs, owners) if d.name.startswith("relax-"))
+    # the surrogate did the search: its evaluations dwarf the VASP ionic steps
+    cost = path.summary["cost"]
+    assert cost["surrogate"]["evaluations"] > cost["vasp"]["evaluations"]
+
+
+def _epoch(t) -> float:
+    """A FireWorks launch-record time (naive UTC datetime or ISO string) in seconds since the epoch."""
+    import datetime as dt
+
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.timestamp()
+
+
 def test_corrections_recorded_in_the_step_document(tmp_path, monkeypatch):
     from nafill.workflows.engine.loop import fill
     from nafill.workflows.engine.policy import FillingPolicy
