@@ -5,8 +5,8 @@
 For each pore: a fill with the default policy (``screen=auto``: the surrogate searches, mlip
 relaxes the best few) with the run-learned correction and, unless ``--no-compare-learning``,
 without it. Prints per x: H(x) of the ladder, of the naive reference (10 random candidates per
-step, each relaxed with mlip: ``workflows/backends/surrogate/training/naive_c119.json``; for
-1.82 nm the measured values of ``shared/science.md`` where the committed run stops), the
+step, each relaxed with mlip: ``benchmarks/naive_reference.json``, written by
+``benchmarks/naive_reference.py`` from the committed held-out SevenNet-0 fills), the
 difference, mlip evaluations per step, whether the cheap first choice was kept; then totals:
 mlip evaluations per Na, agreement, wall time. mlip's mu_Na and E(host) are the ones of the
 naive reference (``sevennet_reference.json``, the naive runs' host frames), so H compares directly.
@@ -36,24 +36,15 @@ from nafill.workflows.backends.surrogate.validation import TRAINING_DIR, sevenne
 from nafill.workflows.engine.loop import fill  # noqa: E402
 from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
 
-# SevenNet-0 naive search on the 1.82 nm cavity, H(1..15) in eV (shared/science.md, measured on nafill)
-NAIVE_C182_SCIENCE = [0.10, 0.21, 0.51, 0.81, 1.25, 1.57, 1.77, 1.93, 1.97, 2.00, 1.89, 1.92, 1.81, 1.74, 1.91]
-
 ref7 = sevennet_reference()
 mlip = get_backend("mlip")
+NAIVE = json.loads((Path(__file__).resolve().parent / "naive_reference.json").read_text())
 
 
 def naive_reference(spacing: float) -> tuple[list[float], str]:
-    name = {1.19: "naive_c119", 1.82: "naive_c182"}.get(spacing)
-    h, src = [], "none"
-    if name and (TRAINING_DIR / f"{name}.json").exists():
-        d = json.loads((TRAINING_DIR / f"{name}.json").read_text())
-        h = [s["energy_eV"] - d["e_host_eV"] - s["n_na"] * ref7["mu_na_eV"] for s in d["steps"]]
-        src = f"{name}.json ({len(h)} Na)"
-    if spacing == 1.82 and len(h) < len(NAIVE_C182_SCIENCE):
-        src += f" + shared/science.md for x = {len(h) + 1}..{len(NAIVE_C182_SCIENCE)}"
-        h = h + NAIVE_C182_SCIENCE[len(h):]
-    return h, src
+    """H(x) of the naive search (``benchmarks/naive_reference.json``, from ``naive_reference.py``)."""
+    p = NAIVE["pores"].get(f"{spacing:.2f}")
+    return (p["h_eV"], f"{p['source']} ({len(p['h_eV'])} Na)") if p else ([], "none")
 
 
 summary = []

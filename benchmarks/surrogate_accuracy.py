@@ -1,6 +1,6 @@
 """Issue 12's table: the ``surrogate`` backend against SevenNet-0 on held-out structures.
 
-    python benchmarks/surrogate_accuracy.py [--quick]
+    python benchmarks/surrogate_accuracy.py [--quick] [--parameters FILE]
 
 SevenNet-0's numbers come from the committed labelled data (no SevenNet run needed, except once
 to write ``training/sevennet_reference.json`` if it is missing). ``--quick`` stops the 1.82 nm
@@ -16,6 +16,7 @@ from _common import isolate, table
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--quick", action="store_true")
+ap.add_argument("--parameters", help="a parameter file to evaluate instead of the shipped one")
 args = ap.parse_args()
 isolate()
 from nafill.structures.pores import cavity  # noqa: E402
@@ -23,7 +24,7 @@ from nafill.structures.sites import add_guest  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
 from nafill.workflows.backends.surrogate import validation as V  # noqa: E402
 
-sur = get_backend("surrogate")
+sur = get_backend("surrogate", parameters_file=args.parameters)
 ref7 = V.sevennet_reference()
 refs = V.reference_numbers(sur)
 mu7, mus = ref7["mu_na_eV"], refs["mu_na_eV"]

@@ -36,13 +36,20 @@ def main(argv=None) -> None:
     ap.add_argument("--parameters", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--round", default="1")
+    ap.add_argument("--pores", nargs="+", metavar="SPACING:MAX_NA",
+                    help="training pores to fill, e.g. 1.48:16 2.18:16 (default: " +
+                         " ".join(f"{s}:{n}" for s, n in PORES) + ")")
     args = ap.parse_args(argv)
+    pores = [(float(p.split(":")[0]), int(p.split(":")[1])) for p in args.pores] if args.pores else PORES
+    held_out = {1.19, 1.82, 0.45, 0.60}
+    if any(round(s, 2) in held_out for s, _ in pores):
+        ap.error(f"--pores: {sorted(held_out)} nm are held out for validation; choose training pores")
     params = SurrogateParameters.from_dict(json.loads(args.parameters.read_text()))
     sur = FrozenHostBackend(partial(NaCarbonSurrogate, params), "surrogate-candidate", {"file": str(args.parameters)})
     lab = Labeller(args.out)
     frames = []
     target = args.out / f"active_{args.round}.extxyz"
-    for spacing, max_na in PORES:
+    for spacing, max_na in pores:
         host = orifice(spacing) if spacing < 0.8 else cavity(spacing)
         frames.append(lab.label(host, task=f"active{args.round}", kind="fill-host", split="train", n_na=0,
                                 spacing_nm=spacing))

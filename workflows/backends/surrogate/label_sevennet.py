@@ -13,6 +13,7 @@ What is labelled (``train``):
 
 * ``bulk``: bcc Na, 2-atom cubic cell at 15 lattice constants (3.85-4.65 A), sheared and
   rattled 16-atom cells; the free Na atom.
+* ``bulk_dense``: the 2-atom bcc cell at 66 lattice constants, 3.40-5.20 A (dense near the minimum).
 * ``clusters``: Na_n in vacuum, n = 2-20, five isomers per n (random compact growth, bcc and
   icosahedral fragments), relaxed (every 3rd frame kept); isomers 0-2 train, 3-4 test.
 * ``wall_scans``: one Na over one graphene sheet (hollow/top/bridge, heights 1.8-6 A) and
@@ -175,6 +176,16 @@ def bulk_frames(lab: Labeller, name: str) -> list[Atoms]:
     return frames
 
 
+def bulk_dense_frames(lab: Labeller, name: str) -> list[Atoms]:
+    """bcc Na on a fine grid of lattice constants (3.80-4.70 A, step 0.02 A, and 3.40-3.78 and
+    4.75-5.20 A more coarsely), so that the fitted E(a) has no wiggles between grid points and no
+    spurious minimum outside them (the lattice constant, cohesive energy and bulk modulus, and so
+    mu_Na in every H(x), are read from this curve)."""
+    grid = np.concatenate([np.arange(3.80, 4.7001, 0.02), np.arange(3.40, 3.7801, 0.04), np.arange(4.75, 5.2001, 0.05)])
+    return [lab.label(bcc_sodium(float(a), cubic=True), task=name, kind="bcc", split="train", lattice_A=float(a))
+            for a in np.round(grid, 4)]
+
+
 def cluster_isomer(n: int, k: int, rng: np.random.Generator) -> Atoms:
     if n == 1:
         return Atoms("Na", positions=[[0, 0, 0]])
@@ -333,6 +344,7 @@ def _earlier_fill(lab: Labeller, name: str, every: int) -> tuple[list[Atoms], di
 
 TRAIN = {
     "bulk": bulk_frames,
+    "bulk_dense": bulk_dense_frames,
     "clusters": cluster_frames,
     "wall_scans": scan_frames,
     "fill_o040": lambda lab, n: fill_frames(lab, n, 0.40, 8, 3, 0.1, 80, 4, "train", 40, 2),
