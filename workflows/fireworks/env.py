@@ -24,6 +24,7 @@ from fireworks.core import rocket
 from fireworks.core.rocket_launcher import launch_rocket
 
 from nafill.workflows.fireworks.store_file import read_store, write_store
+from nafill.workflows.fireworks.structure_refs import sync_pending
 
 __all__ = [
     "FWAction", "FWorker", "FiretaskBase", "Firework", "LaunchPad", "Workflow", "explicit_serialize",
@@ -38,6 +39,7 @@ _SERVER_STORES: dict[str, ServerStore] = {}
 
 def _write_at_exit(store: ServerStore) -> None:
     if store._filename:
+        sync_pending()  # the structures the store references reach the disk first
         write_store(store._filename, store.to_dict())
 
 
@@ -71,7 +73,9 @@ def shared_server_store(filename) -> ServerStore:
 
 
 def save_server_store(store: ServerStore) -> None:
-    """Write ``store`` back to its file now (atomic, durable, previous state kept as ``.bak``)."""
+    """Write ``store`` back to its file now (atomic, durable, previous state kept as ``.bak``);
+    the structure files it references are made durable first."""
+    sync_pending()
     write_store(store._filename, store.to_dict())
 
 

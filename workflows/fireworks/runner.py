@@ -39,6 +39,7 @@ from nafill.workflows.fireworks.launchpad import (
     flush,
     open_launchpad,
 )
+from nafill.workflows.fireworks.structure_refs import MongoStructures, refs_in, structures_for, sweep
 from nafill.workflows.fireworks.tasks import SETTINGS_KEY, path_from_results_doc, plan_firework, save_path_doc
 
 log = logging.getLogger(__name__)
@@ -132,9 +133,14 @@ def run_launchpad(
             if on_launch is not None:
                 on_launch(ready["fw_id"])
             touched.add(ready["fw_id"])
+        dropped: set[str] = set()
         for wf in lp.workflows.find({"nodes": {"$in": sorted(touched)}, "state": "COMPLETED",
                                      "metadata.nafill_kind": "fill"}, {"nodes": 1}):
-            compact_workflow(lp, min(wf["nodes"]))
+            dropped |= compact_workflow(lp, min(wf["nodes"])) or set()
+        if dropped and not embedded:
+            refs = structures_for(lp)
+            if isinstance(refs, MongoStructures):
+                refs.delete(dropped)
     finally:
         os.chdir(cwd)
         rocket.start_ping_launch, rocket.PRINT_FW_JSON = original_ping, original_json
@@ -144,32 +150,45 @@ def run_launchpad(
             with contextlib.suppress(OSError):
                 root.rmdir()
         flush(lp)
+    if embedded and touched:
+        sweep(lp.connection._store._filename)  # structures neither the store nor its .bak names
     return n
 
 
-def compact_workflow(lp, wf_id: int) -> bool:
-    """Drop the bulky payloads of a COMPLETED nafill fill: candidate structures in the relax specs,
-    relaxed structures pushed to the select specs, and the launches' recorded actions (the pushed
-    results and the dynamically added Fireworks, long since applied). The path
-    (every kept structure and energy) stays whole in ``nafill_paths``; the Fireworks, their states
-    and stored data stay for ``lpad``. A compacted workflow cannot be re-run Firework by Firework
-    (it is finished; ``nafill fill --max-na`` higher extends it from its path document).
-    Keeps a shared store's cost per fill flat: the 31st fill costs what the first did."""
+def compact_workflow(lp, wf_id: int) -> set[str] | None:
+    """Drop the transient payloads of a COMPLETED nafill fill: the references to candidate
+    structures in the relax specs, to relaxed structures pushed to the select specs (and the
+    ladder's reserve in the select plans), and the launches' recorded actions (the pushed results
+    and the dynamically added Fireworks, long since applied). The path (every kept structure and
+    energy) stays whole in ``nafill_paths``; the Fireworks, their states and stored data stay for
+    ``lpad``. A compacted workflow cannot be re-run Firework by Firework (it is finished;
+    ``nafill fill --max-na`` higher extends it from its path document).
+
+    Returns the structure packs no longer referenced (None when there was nothing to compact):
+    the caller deletes them (:func:`~nafill.workflows.fireworks.structure_refs.sweep` for an
+    embedded store, after the store is written; the collection for MongoDB)."""
     wf = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1, "state": 1, "metadata": 1})
     if wf is None or wf["state"] != "COMPLETED" or wf["metadata"].get("nafill_kind") != "fill":
-        return False
+        return None
     if wf["metadata"].get("nafill_compacted"):
-        return False
+        return None
     nodes = wf["nodes"]
+    dropped: set[str] = set()
     for fw in lp.fireworks.find({"fw_id": {"$in": nodes}}, {"fw_id": 1, "spec": 1}):
         spec = fw["spec"]
         changed = False
         if spec.get("nafill_results"):
+            dropped |= refs_in(spec["nafill_results"])
             spec["nafill_results"] = []
             changed = True
         for t in spec.get("_tasks", []):
             if t.get("candidates"):
+                dropped |= refs_in(t["candidates"])
                 t["candidates"] = []
+                changed = True
+            if isinstance(t.get("plan"), dict) and t["plan"].get("reserve"):
+                dropped |= refs_in(t["plan"]["reserve"])
+                t["plan"]["reserve"] = []
                 changed = True
         if changed:
             spec["nafill_compacted"] = True
@@ -177,11 +196,12 @@ def compact_workflow(lp, wf_id: int) -> bool:
     for launch in lp.launches.find({"fw_id": {"$in": nodes}}, {"launch_id": 1, "action": 1}):
         action = launch.get("action") or {}
         if action.get("mod_spec") or action.get("additions"):  # applied long ago; the Fireworks remain
+            dropped |= refs_in(action.get("mod_spec") or [])
             lp.launches.update_one({"launch_id": launch["launch_id"]},
                                    {"$set": {"action.mod_spec": [], "action.additions": [],
                                              "action.nafill_compacted": True}})
     lp.workflows.update_one({"nodes": int(wf_id)}, {"$set": {"metadata.nafill_compacted": True}})
-    return True
+    return {k for k in dropped if k.startswith("p/")}
 
 
 def find_workflow(lp, key: str) -> dict | None:
@@ -201,7 +221,9 @@ def path_id_of(lp, wf_id: int) -> str:
 
 
 def path_document(lp, wf_id: int) -> FillingPath | None:
-    return path_from_results_doc(lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)}))
+    """Workflow ``wf_id``'s path, its structures resolved (None before the fill has started)."""
+    return path_from_results_doc(lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)}),
+                                 structures_for(lp))
 
 
 def workflow_status(lp) -> list[dict[str, Any]]:
