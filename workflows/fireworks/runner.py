@@ -365,8 +365,13 @@ def fill_on_launchpad(host, calculator, calc_options, policy, out_dir: Path, ove
             resume_workflow(lp, wf_id, policy)
         store = RunStore(out_dir)
         last = {"n": -1}
+        paths = lp.db[RESULTS_COLLECTION]
+        pid = path_id_of(lp, wf_id)
 
         def on_launch(_fw_id: int) -> None:
+            doc = paths.find_one({"path_id": pid}, {"steps.n_na": 1})  # cheap: has a step been added?
+            if doc is None or len(doc.get("steps", [])) == last["n"]:
+                return
             path = path_document(lp, wf_id)
             if path is not None and len(path.steps) != last["n"]:
                 last["n"] = len(path.steps)

@@ -16,7 +16,8 @@ Two kinds of object, both immutable once written:
 
 Where they live follows the LaunchPad:
 
-* embedded store ``<dir>/<name>.json`` -> files in ``<dir>/<name>.structures/`` (``p/``, ``s/``).
+* embedded store ``<dir>/<name>.json`` -> files in ``<dir>/<name>.structures/`` (``p-<uuid>.json``,
+  ``s-<sha256>.json``).
   A file is written to a temporary name and renamed (readers never see half of one); it is
   fsynced, with its folder, by :func:`sync_pending` just before the store file that references it
   is written (:mod:`nafill.workflows.fireworks.env`), so a power cut never leaves the store
@@ -36,7 +37,9 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -49,7 +52,7 @@ REF_KEY = "nafill_ref"
 STRUCTURES_COLLECTION = "nafill_structures"
 """MongoDB collection of packs and kept structures (``_id`` = the reference without ``#k``)."""
 
-_REF_RE = re.compile(r"\b([ps]/[0-9a-f]{32,64})")
+_REF_RE = re.compile(r'"nafill_ref":\s*"([ps]/[0-9a-f]+)')
 _ATOMS_KEYS = ("numbers", "positions", "cell", "pbc")
 
 
@@ -196,10 +199,6 @@ class StructureStore:
 
 
 # ----------------------------------------------------------------------------- files (embedded)
-_PENDING: dict[str, None] = {}
-"""Files written by this process and not yet fsynced (ordered; their folders are fsynced too)."""
-
-
 def _fsync(path: str, directory: bool = False) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
@@ -209,17 +208,59 @@ def _fsync(path: str, directory: bool = False) -> None:
             os.close(fd)
 
 
+class _Syncer:
+    """fsyncs structure files in a background thread as soon as they are written (the disk works
+    while the step goes on computing); :meth:`wait` finishes what is left, then fsyncs the
+    folders once. Files written by one process, synced before that process writes the store."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._dirs: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def submit(self, path: str) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child starts afresh (no thread was inherited)
+                self.__init__()
+            self._dirs.add(os.path.dirname(path))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="nafill-fsync", daemon=True)
+                self._thread.start()
+        self._queue.put(path)
+
+    def _run(self) -> None:
+        while True:
+            path = self._queue.get()
+            try:
+                _fsync(path)
+            finally:
+                self._queue.task_done()
+
+    def wait(self) -> None:
+        while True:  # do the rest here (the thread may be gone at interpreter exit)
+            try:
+                path = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                _fsync(path)
+            finally:
+                self._queue.task_done()
+        self._queue.join()  # the one the thread may be doing
+        with self._lock:
+            dirs, self._dirs = self._dirs, set()
+        for d in sorted(dirs):
+            _fsync(d, directory=True)
+
+
+_SYNCER = _Syncer()
+
+
 def sync_pending() -> None:
     """Make every structure file written so far durable (called before the store is written)."""
-    if not _PENDING:
-        return
-    files = list(_PENDING)
-    for f in files:
-        _fsync(f)
-    for d in sorted({os.path.dirname(f) for f in files}):
-        _fsync(d, directory=True)
-    for f in files:
-        _PENDING.pop(f, None)
+    _SYNCER.wait()
 
 
 def structures_dir(store_file) -> Path:
@@ -239,7 +280,7 @@ class FileStructures(StructureStore):
         return f"the structures folder {str(self.folder)!r}"
 
     def _path(self, key: str) -> Path:
-        return self.folder / f"{key}.json"
+        return self.folder / f"{key.replace('/', '-', 1)}.json"  # one folder: one directory fsync
 
     def _put(self, key: str, value: Any, unique: bool) -> None:
         path = self._path(key)
@@ -258,7 +299,7 @@ class FileStructures(StructureStore):
                 f"cannot write a structure into {str(self.folder)!r} ({exc.strerror or exc}); the store "
                 "keeps its last good state: free the space (or fix the folder) and run the same command "
                 "again to resume") from None
-        _PENDING[str(path)] = None
+        _SYNCER.submit(str(path))
 
     def _get(self, key: str) -> Any:
         try:
@@ -269,22 +310,17 @@ class FileStructures(StructureStore):
             raise NafillRunError(f"structure file {str(self._path(key))!r} is unreadable ({exc})") from None
 
     def files(self) -> list[Path]:
-        out = []
-        for sub in ("p", "s"):
-            d = self.folder / sub
-            if d.is_dir():
-                out += [f for f in d.iterdir() if f.is_file()]
-        return out
+        return [f for f in self.folder.iterdir() if f.is_file()] if self.folder.is_dir() else []
 
     def sweep(self, referenced: set[str]) -> int:
         """Delete the files whose objects are not in ``referenced`` (and stale temporary files)."""
         n = 0
         for f in self.files():
-            key = f"{f.parent.name}/{f.name[:-5]}" if f.name.endswith(".json") else None
+            name = f.name
+            key = name[:-5].replace("-", "/", 1) if name.endswith(".json") and name[:2] in ("p-", "s-") else None
             if key is None or key not in referenced:
                 with contextlib.suppress(OSError):
                     f.unlink()
-                    _PENDING.pop(str(f), None)
                     self._cache.pop(key, None)
                     self._known.discard(key or "")
                     n += 1

@@ -22,6 +22,7 @@ need. The LaunchPad holds energies, states and references, so its cost per step 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import logging
 from typing import Any
@@ -97,7 +98,8 @@ def save_path_doc(path_id: str, path: FillingPath, wf_name: str = "", task=None)
     """Store the path document (its structures by content address) and make it durable at once
     (a finished step is never lost)."""
     lp = current_launchpad(task)
-    body = structures_for(lp).dehydrate_kept(path.as_dict())
+    # the fields as they are (no deep copy): the walk copies every container and leaves references
+    body = structures_for(lp).dehydrate_kept({f.name: getattr(path, f.name) for f in dataclasses.fields(path)})
     doc = {"path_id": path_id, "wf_name": wf_name, "updated_at": datetime.datetime.utcnow().isoformat(), **body}
     results_collection(task).replace_one({"path_id": path_id}, doc, upsert=True)
     checkpoint(lp)
