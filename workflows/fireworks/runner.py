@@ -39,6 +39,7 @@ from nafill.workflows.fireworks.launchpad import (
     flush,
     open_launchpad,
 )
+from nafill.workflows.fireworks.archive import archive_finished, archived, find_archived
 from nafill.workflows.fireworks.structure_refs import MongoStructures, refs_in, structures_for, sweep
 from nafill.workflows.fireworks.tasks import SETTINGS_KEY, path_from_results_doc, plan_firework, save_path_doc
 
@@ -72,6 +73,7 @@ def run_launchpad(
     max_launches: int | None = None,
     on_launch: Callable[[int], None] | None = None,
     fworker=None,
+    archive: bool | None = None,
 ) -> int:
     """Launch ready Fireworks (of workflow ``wf_id`` if given) until none is left.
 
@@ -81,6 +83,10 @@ def run_launchpad(
     into them. ``fworker`` (a FireWorks ``FWorker``) supplies ``env`` entries such as
     ``vasp_cmd``. The tasks write the embedded store durably whenever a step completes; it is
     written once more at the end, so a killed runner loses at most the step in flight.
+
+    Finished fills are compacted; on an embedded store run as a shared queue (``wf_id`` None, as
+    ``nafill run`` does; ``archive`` overrides) all but the newest finished fill then move to the
+    store's archive (:mod:`nafill.workflows.fireworks.archive`), so the store stays small.
     """
     rocket.ROCKET_STREAM_LOGLEVEL = "ERROR"  # the rocket's INFO lines would drown the progress bar
     for h in logging.getLogger("rocket.launcher").handlers:
@@ -141,6 +147,10 @@ def run_launchpad(
             refs = structures_for(lp)
             if isinstance(refs, MongoStructures):
                 refs.delete(dropped)
+        if embedded and touched and (wf_id is None if archive is None else archive):
+            moved = archive_finished(lp)  # a shared store keeps its newest finished fill only
+            if moved:
+                log.info("archived finished workflow(s) %s next to the store", moved)
     finally:
         os.chdir(cwd)
         rocket.start_ping_launch, rocket.PRINT_FW_JSON = original_ping, original_json
@@ -205,13 +215,25 @@ def compact_workflow(lp, wf_id: int) -> set[str] | None:
 
 
 def find_workflow(lp, key: str) -> dict | None:
-    """The newest workflow whose metadata carries ``nafill_key == key``."""
+    """The newest workflow whose metadata carries ``nafill_key == key`` (live, else archived)."""
     docs = list(lp.workflows.find({"metadata.nafill_key": key}).sort("created_on", -1).limit(1))
-    return docs[0] if docs else None
+    if docs:
+        return docs[0]
+    old = [wf for wf, _ in archived(lp) if wf.get("metadata", {}).get("nafill_key") == key]
+    return max(old, key=lambda wf: min(wf["nodes"])) if old else None
+
+
+def workflow_doc(lp, wf_id: int) -> dict | None:
+    """The workflow document holding Firework ``wf_id``: live, else archived (None if neither)."""
+    wf = lp.workflows.find_one({"nodes": int(wf_id)})
+    if wf is None:
+        found = find_archived(lp, wf_id)
+        wf = found[0] if found else None
+    return wf
 
 
 def path_id_of(lp, wf_id: int) -> str:
-    wf = lp.workflows.find_one({"nodes": int(wf_id)})
+    wf = workflow_doc(lp, wf_id)
     if wf is None:
         raise NafillInputError(f"WF_ID = {wf_id} is not a workflow on this LaunchPad")
     pid = wf.get("metadata", {}).get("nafill_path_id")
@@ -221,13 +243,31 @@ def path_id_of(lp, wf_id: int) -> str:
 
 
 def path_document(lp, wf_id: int) -> FillingPath | None:
-    """Workflow ``wf_id``'s path, its structures resolved (None before the fill has started)."""
-    return path_from_results_doc(lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)}),
-                                 structures_for(lp))
+    """Workflow ``wf_id``'s path, its structures resolved (None before the fill has started); an
+    archived workflow's comes from its archive file."""
+    doc = lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)})
+    if doc is None and lp.workflows.find_one({"nodes": int(wf_id)}, {"_id": 1}) is None:
+        found = find_archived(lp, wf_id)
+        doc = found[1] if found else None
+    return path_from_results_doc(doc, structures_for(lp))
+
+
+def _fill_row(wf: dict[str, Any], doc: dict[str, Any] | None) -> dict[str, Any]:
+    steps = (doc or {}).get("steps", [])
+    return {
+        "wf_id": min(wf["nodes"]),
+        "name": wf["name"],
+        "state": wf["state"],
+        "steps_done": len(steps),
+        "max_na": ((doc or {}).get("policy") or {}).get("max_na"),
+        "last_H_eV": steps[-1]["formation_enthalpy_eV"] if steps else None,
+        "error": ((doc or {}).get("state") or {}).get("error"),
+    }
 
 
 def workflow_status(lp) -> list[dict[str, Any]]:
-    """One row per nafill workflow: id, name, state, steps done, last H, error if any."""
+    """One row per nafill workflow (archived ones included): id, name, state, steps done, last H,
+    error if any."""
     rows = []
     coll = lp.db[RESULTS_COLLECTION]
     for wf in lp.workflows.find({"metadata.nafill_kind": {"$exists": True}}).sort("created_on", 1):
@@ -240,17 +280,9 @@ def workflow_status(lp) -> list[dict[str, Any]]:
         pid = wf["metadata"].get("nafill_path_id")
         doc = coll.find_one({"path_id": pid}, {"steps.formation_enthalpy_eV": 1, "state.error": 1,
                                                "state.finished": 1, "policy.max_na": 1}) if pid else None
-        steps = (doc or {}).get("steps", [])
-        rows.append({
-            "wf_id": min(wf["nodes"]),
-            "name": wf["name"],
-            "state": wf["state"],
-            "steps_done": len(steps),
-            "max_na": ((doc or {}).get("policy") or {}).get("max_na"),
-            "last_H_eV": steps[-1]["formation_enthalpy_eV"] if steps else None,
-            "error": ((doc or {}).get("state") or {}).get("error"),
-        })
-    return rows
+        rows.append(_fill_row(wf, doc))
+    rows += [_fill_row(wf, doc) for wf, doc in archived(lp)]
+    return sorted(rows, key=lambda r: r["wf_id"])
 
 
 def export_run(lp, wf_id: int, out_dir) -> Path:

@@ -120,3 +120,33 @@ def test_sweep_keeps_what_the_store_or_its_backup_names(tmp_path):
     assert sweep(store) == 2  # the backup's pack and the stale temporary file
     left = {f.name for f in structures_dir(store).iterdir()}
     assert left == {f"{r[REF_KEY].split('#')[0].replace('/', '-')}.json" for r in (kept_old, kept_now, pack_now[0])}
+
+
+def test_shared_store_archives_finished_fills_and_still_lists_and_exports_them(tmp_path, monkeypatch, capsys):
+    from nafill.cli import main
+    from nafill.workflows.fireworks.archive import archive_dir
+    from nafill.workflows.fireworks.runner import workflow_status
+
+    store = tmp_path / "home" / "launchpad_store.json"
+    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(store))
+    monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
+    ids = []
+    for _ in range(3):  # one store, three identical fills, each run to the end
+        with open_launchpad() as lp:
+            ids.append(min(lp.add_wf(filling_workflow(cavity(1.05), "emt", policy=FillingPolicy(max_na=2))).values()))
+            run_launchpad(lp)
+    with open_launchpad() as lp:
+        assert [min(w["nodes"]) for w in lp.workflows.find({})] == ids[2:]  # only the newest stays live
+        rows = workflow_status(lp)
+        paths = [path_document(lp, i) for i in ids]
+    assert [(r["wf_id"], r["state"], r["steps_done"]) for r in rows] == [(i, "COMPLETED", 2) for i in ids]
+    def same(a, b):  # every number and structure but the clocks
+        return [(s["energy_eV"], s["structure"]) for s in a] == [(s["energy_eV"], s["structure"]) for s in b]
+
+    assert same(paths[0].steps, paths[2].steps)  # the archived path, structures inline, is whole
+    assert sorted(f.name for f in archive_dir(store).glob("*.json")) == [f"wf-{i}.json" for i in ids[:2]]
+    assert main(["export", str(ids[0]), "--out", str(tmp_path / "exp")]) == 0
+    assert json.loads((tmp_path / "exp" / "path.json").read_text())["steps"] == paths[0].steps
+    capsys.readouterr()
+    assert main(["lpad", "--store", str(archive_dir(store) / f"wf-{ids[0]}.json"), "get_wflows", "-d", "ids"]) == 0
+    assert str(ids[0]) in capsys.readouterr().out
