@@ -29,7 +29,7 @@ from nafill.workflows.fireworks.structure_refs import sync_pending
 __all__ = [
     "FWAction", "FWorker", "FiretaskBase", "Firework", "LaunchPad", "Workflow", "explicit_serialize",
     "launch_rocket", "rocket", "use_embedded_store", "use_mongodb", "shared_server_store",
-    "harden_server_store", "save_server_store",
+    "harden_server_store", "save_server_store", "reload_server_store",
 ]
 
 _SERVER_STORES: dict[str, ServerStore] = {}
@@ -79,11 +79,33 @@ def save_server_store(store: ServerStore) -> None:
     write_store(store._filename, store.to_dict())
 
 
+def reload_server_store(store: ServerStore) -> None:
+    """Re-read ``store`` from its file in place (another process wrote it, e.g. a local queue's
+    job): every Collection object already handed out sees the new documents."""
+    data = read_store(store._filename)
+    for name, db in data.items():
+        new = DatabaseStore.from_dict(db)
+        old = store._databases.get(name)
+        if old is None:
+            store._databases[name] = new
+            continue
+        for cname, coll in new._collections.items():
+            if cname in old._collections:
+                old._collections[cname]._documents = coll._documents
+            else:
+                old._collections[cname] = coll
+        for cname, coll in old._collections.items():
+            if cname not in new._collections:
+                coll._documents = type(coll._documents)()
+
+
 def forget_server_store(store: ServerStore) -> None:
     """Drop ``store`` from this process (no exit-time write): its file may be re-read later."""
     fin = getattr(store, "_finalizer", None)
     if fin is not None:
         fin.detach()
+    if not store._filename:
+        return
     key = os.path.realpath(store._filename)
     if _SERVER_STORES.get(key) is store:
         del _SERVER_STORES[key]
