@@ -110,3 +110,29 @@ class ProcessLock:
 def held_by_me(path) -> bool:
     """True when this process holds the lock on ``path``."""
     return os.path.realpath(path) in _HELD
+
+
+@contextlib.contextmanager
+def lent(lock: ProcessLock):
+    """Release this process's hold on ``lock`` for the duration, whatever its nesting depth (another
+    process may take it meanwhile), then take it back at the same depth. Taking it back raises
+    :class:`NafillInputError` (naming the holder) if another process still holds it."""
+    key = os.path.realpath(lock.path)
+    held = _HELD.pop(key, None)
+    if held is None:
+        yield
+        return
+    fh, depth = held
+    with contextlib.suppress(OSError):
+        fh.seek(0)
+        fh.truncate()
+        fh.flush()
+    with contextlib.suppress(OSError):
+        fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+    fh.close()
+    try:
+        yield
+    finally:
+        again = ProcessLock(lock.path, lock.what, lock.advice).acquire()
+        _HELD[key][1] = depth
+        again._key = None  # the depth restored above stands for every holder

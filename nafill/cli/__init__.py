@@ -29,6 +29,7 @@ VERBS = {
     "import": ("nafill.cli.importer:import_cmd", "Build a run folder from VASP runs done by hand (import vasp)."),
     "lpad": ("nafill.cli.fwtools:lpad_cmd", "FireWorks' lpad on the embedded store, locked, written atomically."),
     "neb": ("nafill.cli.beyond:neb_cmd", "Climbing-image NEB of one Na hopping in orifices."),
+    "qlaunch": ("nafill.cli.fwtools:qlaunch_cmd", "FireWorks' qlaunch on the embedded store, lent to each job of a local queue."),
     "rlaunch": ("nafill.cli.fwtools:rlaunch_cmd", "FireWorks' rlaunch on the embedded store, locked, written atomically."),
     "run": ("nafill.cli.fireworks:run_cmd", "Launch ready Fireworks here until none is left."),
     "status": ("nafill.cli.fireworks:status_cmd", "List nafill workflows with their state and steps done."),

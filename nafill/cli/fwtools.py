@@ -1,4 +1,4 @@
-"""``nafill lpad ...`` and ``nafill rlaunch ...``: FireWorks' own tools, safe on the embedded store.
+"""``nafill lpad|rlaunch|qlaunch ...``: FireWorks' own tools, safe on the embedded store.
 
 Plain ``lpad``/``rlaunch`` with ``MONGOMOCK_SERVERSTORE_FILE`` rewrite the whole store in place
 when they exit (an interrupted write leaves 0 bytes), take no lock (a second process overwrites
@@ -6,11 +6,17 @@ the first's work) and open a second in-memory copy of the store when a task asks
 Through nafill they run in this process with the store's lock held, one shared in-memory store,
 a damaged file refused, and the store written back atomically (previous state kept as ``.bak``).
 ``rlaunch`` first re-runs Fireworks left RUNNING by a killed process (the lock proves they are
-lost). Everything after the verb goes to FireWorks unchanged; with ``-l FILE`` (a real MongoDB)
-the tool runs as it would on its own.
+lost). ``qlaunch`` lends the store to each job it submits (written and unlocked before the
+queue adapter's submit command, locked and re-read after it: :func:`~nafill.workflows.fireworks.
+launchpad.lend_store`), so a local adapter whose submit command runs the job (``rlaunch
+singleshot``, plain or ``nafill rlaunch``) before returning works like ``nafill run``; a real,
+asynchronous queue needs a MongoDB LaunchPad. Everything after the verb goes to FireWorks
+unchanged; with ``-l FILE`` (a real MongoDB) the tool runs as it would on its own.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import click
 
@@ -19,6 +25,7 @@ from nafill.cli.options import NONEMPTY_PATH
 TOOLS = {
     "lpad": "fireworks.scripts.lpad_run:lpad",
     "rlaunch": "fireworks.scripts.rlaunch_run:rlaunch",
+    "qlaunch": "fireworks.scripts.qlaunch_run:qlaunch",
 }
 
 
@@ -70,11 +77,42 @@ def run_tool(tool: str, argv: list[str], store=None) -> int:
                 rc = _call(fn, argv)
             finally:
                 env.rocket.start_ping_launch = original_ping
+        elif tool == "qlaunch":
+            with _jobs_borrow_the_store(lp):
+                rc = _call(fn, argv)
         else:
             rc = _call(fn, argv)
         if server is not None:
             flush(lp)
     return rc
+
+
+@contextlib.contextmanager
+def _jobs_borrow_the_store(lp):
+    """While FireWorks' queue launcher runs: every queue adapter it loads submits with the store
+    lent to the job (:func:`~nafill.workflows.fireworks.launchpad.lend_store`)."""
+    from fireworks.queue import queue_launcher
+
+    from nafill.workflows.fireworks.launchpad import lend_store
+
+    original = queue_launcher.load_object
+
+    def load_object(d):
+        obj = original(d)
+        submit = getattr(obj, "submit_to_queue", None)
+        if submit is not None:
+            def submit_lending(script_file, *a, **kw):
+                with lend_store(lp):
+                    return submit(script_file, *a, **kw)
+
+            obj.submit_to_queue = submit_lending
+        return obj
+
+    queue_launcher.load_object = load_object
+    try:
+        yield
+    finally:
+        queue_launcher.load_object = original
 
 
 def _tool_command(tool: str, summary: str):
@@ -96,3 +134,6 @@ lpad_cmd = _tool_command("lpad", "FireWorks' lpad on the embedded store, locked 
                                   "(e.g. nafill lpad get_wflows; nafill lpad --store runs/c182 get_fws -s FIZZLED).")
 rlaunch_cmd = _tool_command("rlaunch", "FireWorks' rlaunch on the embedded store, locked and written atomically "
                                        "(e.g. nafill rlaunch rapidfire).")
+qlaunch_cmd = _tool_command("qlaunch", "FireWorks' qlaunch on the embedded store, lent to each job a local queue "
+                                       "adapter runs (e.g. nafill qlaunch -q my_local_qadapter.yaml rapidfire); "
+                                       "a real queue needs a MongoDB LaunchPad (-l).")

@@ -24,11 +24,12 @@ from fireworks.core import rocket
 from fireworks.core.rocket_launcher import launch_rocket
 
 from nafill.workflows.fireworks.store_file import read_store, write_store
+from nafill.workflows.fireworks.structure_refs import sync_pending
 
 __all__ = [
     "FWAction", "FWorker", "FiretaskBase", "Firework", "LaunchPad", "Workflow", "explicit_serialize",
     "launch_rocket", "rocket", "use_embedded_store", "use_mongodb", "shared_server_store",
-    "harden_server_store", "save_server_store",
+    "harden_server_store", "save_server_store", "reload_server_store",
 ]
 
 _SERVER_STORES: dict[str, ServerStore] = {}
@@ -38,6 +39,7 @@ _SERVER_STORES: dict[str, ServerStore] = {}
 
 def _write_at_exit(store: ServerStore) -> None:
     if store._filename:
+        sync_pending()  # the structures the store references reach the disk first
         write_store(store._filename, store.to_dict())
 
 
@@ -71,8 +73,30 @@ def shared_server_store(filename) -> ServerStore:
 
 
 def save_server_store(store: ServerStore) -> None:
-    """Write ``store`` back to its file now (atomic, durable, previous state kept as ``.bak``)."""
+    """Write ``store`` back to its file now (atomic, durable, previous state kept as ``.bak``);
+    the structure files it references are made durable first."""
+    sync_pending()
     write_store(store._filename, store.to_dict())
+
+
+def reload_server_store(store: ServerStore) -> None:
+    """Re-read ``store`` from its file in place (another process wrote it, e.g. a local queue's
+    job): every Collection object already handed out sees the new documents."""
+    data = read_store(store._filename)
+    for name, db in data.items():
+        new = DatabaseStore.from_dict(db)
+        old = store._databases.get(name)
+        if old is None:
+            store._databases[name] = new
+            continue
+        for cname, coll in new._collections.items():
+            if cname in old._collections:
+                old._collections[cname]._documents = coll._documents
+            else:
+                old._collections[cname] = coll
+        for cname, coll in old._collections.items():
+            if cname not in new._collections:
+                coll._documents = type(coll._documents)()
 
 
 def forget_server_store(store: ServerStore) -> None:
@@ -80,6 +104,8 @@ def forget_server_store(store: ServerStore) -> None:
     fin = getattr(store, "_finalizer", None)
     if fin is not None:
         fin.detach()
+    if not store._filename:
+        return
     key = os.path.realpath(store._filename)
     if _SERVER_STORES.get(key) is store:
         del _SERVER_STORES[key]

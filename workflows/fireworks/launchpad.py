@@ -34,12 +34,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nafill.errors import NafillInputError, NafillRunError
-from nafill.locks import ProcessLock, held_by_me
+from nafill.locks import ProcessLock, held_by_me, lent
 from nafill.settings import nafill_home
 from nafill.workflows.fireworks.env import (
     LaunchPad,
     forget_server_store,
     harden_server_store,
+    reload_server_store,
     save_server_store,
     shared_server_store,
     use_embedded_store,
@@ -136,6 +137,34 @@ def checkpoint(lp) -> None:
             forget_server_store(store)
             raise
     _save(store)
+
+
+@contextlib.contextmanager
+def lend_store(lp) -> Iterator[None]:
+    """Let another process use ``lp``'s embedded store meanwhile (a job a local queue adapter runs
+    before its submit command returns: ``nafill qlaunch``). The store is written, its lock
+    released; afterwards the lock is taken back and the store re-read from its file, so this
+    process sees what the job did and never writes its own stale copy over it. A no-op on MongoDB.
+
+    A job still running when the submit command returns (a real, asynchronous queue) holds the
+    lock: taking it back fails with a message saying to use a MongoDB LaunchPad with such a queue.
+    """
+    store = _server_store(lp)
+    if store is None:
+        yield
+        return
+    flush(lp)
+    try:
+        with lent(StoreLock(Path(store._filename))):
+            yield
+    except NafillInputError as exc:
+        forget_server_store(store)  # not ours any more: never written back from this process
+        store._filename = None
+        raise NafillRunError(
+            f"the queued job still holds the embedded LaunchPad store ({exc}); qlaunch on an embedded "
+            "store needs a local queue adapter whose submit command runs the job before it returns; "
+            "use a MongoDB LaunchPad (-l my_launchpad.yaml) with a real queue") from None
+    reload_server_store(store)
 
 
 def _check_mongodb(lp, yaml_file: Path) -> None:

@@ -39,6 +39,8 @@ from nafill.workflows.fireworks.launchpad import (
     flush,
     open_launchpad,
 )
+from nafill.workflows.fireworks.archive import archive_finished, archived, find_archived
+from nafill.workflows.fireworks.structure_refs import MongoStructures, refs_in, structures_for, sweep
 from nafill.workflows.fireworks.tasks import SETTINGS_KEY, path_from_results_doc, plan_firework, save_path_doc
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def run_launchpad(
     max_launches: int | None = None,
     on_launch: Callable[[int], None] | None = None,
     fworker=None,
+    archive: bool | None = None,
 ) -> int:
     """Launch ready Fireworks (of workflow ``wf_id`` if given) until none is left.
 
@@ -80,6 +83,10 @@ def run_launchpad(
     into them. ``fworker`` (a FireWorks ``FWorker``) supplies ``env`` entries such as
     ``vasp_cmd``. The tasks write the embedded store durably whenever a step completes; it is
     written once more at the end, so a killed runner loses at most the step in flight.
+
+    Finished fills are compacted; on an embedded store run as a shared queue (``wf_id`` None, as
+    ``nafill run`` does; ``archive`` overrides) all but the newest finished fill then move to the
+    store's archive (:mod:`nafill.workflows.fireworks.archive`), so the store stays small.
     """
     rocket.ROCKET_STREAM_LOGLEVEL = "ERROR"  # the rocket's INFO lines would drown the progress bar
     for h in logging.getLogger("rocket.launcher").handlers:
@@ -132,9 +139,18 @@ def run_launchpad(
             if on_launch is not None:
                 on_launch(ready["fw_id"])
             touched.add(ready["fw_id"])
+        dropped: set[str] = set()
         for wf in lp.workflows.find({"nodes": {"$in": sorted(touched)}, "state": "COMPLETED",
                                      "metadata.nafill_kind": "fill"}, {"nodes": 1}):
-            compact_workflow(lp, min(wf["nodes"]))
+            dropped |= compact_workflow(lp, min(wf["nodes"])) or set()
+        if dropped and not embedded:
+            refs = structures_for(lp)
+            if isinstance(refs, MongoStructures):
+                refs.delete(dropped)
+        if embedded and touched and (wf_id is None if archive is None else archive):
+            moved = archive_finished(lp)  # a shared store keeps its newest finished fill only
+            if moved:
+                log.info("archived finished workflow(s) %s next to the store", moved)
     finally:
         os.chdir(cwd)
         rocket.start_ping_launch, rocket.PRINT_FW_JSON = original_ping, original_json
@@ -144,32 +160,45 @@ def run_launchpad(
             with contextlib.suppress(OSError):
                 root.rmdir()
         flush(lp)
+    if embedded and touched:
+        sweep(lp.connection._store._filename)  # structures neither the store nor its .bak names
     return n
 
 
-def compact_workflow(lp, wf_id: int) -> bool:
-    """Drop the bulky payloads of a COMPLETED nafill fill: candidate structures in the relax specs,
-    relaxed structures pushed to the select specs, and the launches' recorded actions (the pushed
-    results and the dynamically added Fireworks, long since applied). The path
-    (every kept structure and energy) stays whole in ``nafill_paths``; the Fireworks, their states
-    and stored data stay for ``lpad``. A compacted workflow cannot be re-run Firework by Firework
-    (it is finished; ``nafill fill --max-na`` higher extends it from its path document).
-    Keeps a shared store's cost per fill flat: the 31st fill costs what the first did."""
+def compact_workflow(lp, wf_id: int) -> set[str] | None:
+    """Drop the transient payloads of a COMPLETED nafill fill: the references to candidate
+    structures in the relax specs, to relaxed structures pushed to the select specs (and the
+    ladder's reserve in the select plans), and the launches' recorded actions (the pushed results
+    and the dynamically added Fireworks, long since applied). The path (every kept structure and
+    energy) stays whole in ``nafill_paths``; the Fireworks, their states and stored data stay for
+    ``lpad``. A compacted workflow cannot be re-run Firework by Firework (it is finished;
+    ``nafill fill --max-na`` higher extends it from its path document).
+
+    Returns the structure packs no longer referenced (None when there was nothing to compact):
+    the caller deletes them (:func:`~nafill.workflows.fireworks.structure_refs.sweep` for an
+    embedded store, after the store is written; the collection for MongoDB)."""
     wf = lp.workflows.find_one({"nodes": int(wf_id)}, {"nodes": 1, "state": 1, "metadata": 1})
     if wf is None or wf["state"] != "COMPLETED" or wf["metadata"].get("nafill_kind") != "fill":
-        return False
+        return None
     if wf["metadata"].get("nafill_compacted"):
-        return False
+        return None
     nodes = wf["nodes"]
+    dropped: set[str] = set()
     for fw in lp.fireworks.find({"fw_id": {"$in": nodes}}, {"fw_id": 1, "spec": 1}):
         spec = fw["spec"]
         changed = False
         if spec.get("nafill_results"):
+            dropped |= refs_in(spec["nafill_results"])
             spec["nafill_results"] = []
             changed = True
         for t in spec.get("_tasks", []):
             if t.get("candidates"):
+                dropped |= refs_in(t["candidates"])
                 t["candidates"] = []
+                changed = True
+            if isinstance(t.get("plan"), dict) and t["plan"].get("reserve"):
+                dropped |= refs_in(t["plan"]["reserve"])
+                t["plan"]["reserve"] = []
                 changed = True
         if changed:
             spec["nafill_compacted"] = True
@@ -177,21 +206,34 @@ def compact_workflow(lp, wf_id: int) -> bool:
     for launch in lp.launches.find({"fw_id": {"$in": nodes}}, {"launch_id": 1, "action": 1}):
         action = launch.get("action") or {}
         if action.get("mod_spec") or action.get("additions"):  # applied long ago; the Fireworks remain
+            dropped |= refs_in(action.get("mod_spec") or [])
             lp.launches.update_one({"launch_id": launch["launch_id"]},
                                    {"$set": {"action.mod_spec": [], "action.additions": [],
                                              "action.nafill_compacted": True}})
     lp.workflows.update_one({"nodes": int(wf_id)}, {"$set": {"metadata.nafill_compacted": True}})
-    return True
+    return {k for k in dropped if k.startswith("p/")}
 
 
 def find_workflow(lp, key: str) -> dict | None:
-    """The newest workflow whose metadata carries ``nafill_key == key``."""
+    """The newest workflow whose metadata carries ``nafill_key == key`` (live, else archived)."""
     docs = list(lp.workflows.find({"metadata.nafill_key": key}).sort("created_on", -1).limit(1))
-    return docs[0] if docs else None
+    if docs:
+        return docs[0]
+    old = [wf for wf, _ in archived(lp) if wf.get("metadata", {}).get("nafill_key") == key]
+    return max(old, key=lambda wf: min(wf["nodes"])) if old else None
+
+
+def workflow_doc(lp, wf_id: int) -> dict | None:
+    """The workflow document holding Firework ``wf_id``: live, else archived (None if neither)."""
+    wf = lp.workflows.find_one({"nodes": int(wf_id)})
+    if wf is None:
+        found = find_archived(lp, wf_id)
+        wf = found[0] if found else None
+    return wf
 
 
 def path_id_of(lp, wf_id: int) -> str:
-    wf = lp.workflows.find_one({"nodes": int(wf_id)})
+    wf = workflow_doc(lp, wf_id)
     if wf is None:
         raise NafillInputError(f"WF_ID = {wf_id} is not a workflow on this LaunchPad")
     pid = wf.get("metadata", {}).get("nafill_path_id")
@@ -201,11 +243,31 @@ def path_id_of(lp, wf_id: int) -> str:
 
 
 def path_document(lp, wf_id: int) -> FillingPath | None:
-    return path_from_results_doc(lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)}))
+    """Workflow ``wf_id``'s path, its structures resolved (None before the fill has started); an
+    archived workflow's comes from its archive file."""
+    doc = lp.db[RESULTS_COLLECTION].find_one({"path_id": path_id_of(lp, wf_id)})
+    if doc is None and lp.workflows.find_one({"nodes": int(wf_id)}, {"_id": 1}) is None:
+        found = find_archived(lp, wf_id)
+        doc = found[1] if found else None
+    return path_from_results_doc(doc, structures_for(lp))
+
+
+def _fill_row(wf: dict[str, Any], doc: dict[str, Any] | None) -> dict[str, Any]:
+    steps = (doc or {}).get("steps", [])
+    return {
+        "wf_id": min(wf["nodes"]),
+        "name": wf["name"],
+        "state": wf["state"],
+        "steps_done": len(steps),
+        "max_na": ((doc or {}).get("policy") or {}).get("max_na"),
+        "last_H_eV": steps[-1]["formation_enthalpy_eV"] if steps else None,
+        "error": ((doc or {}).get("state") or {}).get("error"),
+    }
 
 
 def workflow_status(lp) -> list[dict[str, Any]]:
-    """One row per nafill workflow: id, name, state, steps done, last H, error if any."""
+    """One row per nafill workflow (archived ones included): id, name, state, steps done, last H,
+    error if any."""
     rows = []
     coll = lp.db[RESULTS_COLLECTION]
     for wf in lp.workflows.find({"metadata.nafill_kind": {"$exists": True}}).sort("created_on", 1):
@@ -218,17 +280,9 @@ def workflow_status(lp) -> list[dict[str, Any]]:
         pid = wf["metadata"].get("nafill_path_id")
         doc = coll.find_one({"path_id": pid}, {"steps.formation_enthalpy_eV": 1, "state.error": 1,
                                                "state.finished": 1, "policy.max_na": 1}) if pid else None
-        steps = (doc or {}).get("steps", [])
-        rows.append({
-            "wf_id": min(wf["nodes"]),
-            "name": wf["name"],
-            "state": wf["state"],
-            "steps_done": len(steps),
-            "max_na": ((doc or {}).get("policy") or {}).get("max_na"),
-            "last_H_eV": steps[-1]["formation_enthalpy_eV"] if steps else None,
-            "error": ((doc or {}).get("state") or {}).get("error"),
-        })
-    return rows
+        rows.append(_fill_row(wf, doc))
+    rows += [_fill_row(wf, doc) for wf, doc in archived(lp)]
+    return sorted(rows, key=lambda r: r["wf_id"])
 
 
 def export_run(lp, wf_id: int, out_dir) -> Path:
@@ -343,8 +397,13 @@ def fill_on_launchpad(host, calculator, calc_options, policy, out_dir: Path, ove
             resume_workflow(lp, wf_id, policy)
         store = RunStore(out_dir)
         last = {"n": -1}
+        paths = lp.db[RESULTS_COLLECTION]
+        pid = path_id_of(lp, wf_id)
 
         def on_launch(_fw_id: int) -> None:
+            doc = paths.find_one({"path_id": pid}, {"steps.n_na": 1})  # cheap: has a step been added?
+            if doc is None or len(doc.get("steps", [])) == last["n"]:
+                return
             path = path_document(lp, wf_id)
             if path is not None and len(path.steps) != last["n"]:
                 last["n"] = len(path.steps)

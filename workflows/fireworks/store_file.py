@@ -17,6 +17,7 @@ store. nafill replaces both ends:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 from pathlib import Path
@@ -84,10 +85,25 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _bson_default(obj):
+    return bson.json_util.default(obj, bson.json_util.DEFAULT_JSON_OPTIONS)
+
+
+def dumps_store(data: dict) -> str:
+    """The store as text, exactly as ``bson.json_util.dumps`` writes it (what mongomock and plain
+    ``lpad`` read), with the standard library's C encoder doing the work: only the few BSON
+    values (ObjectId, datetime) go through ``bson``; a store holding NaN or infinity falls back
+    to ``bson`` itself (which writes them as ``$numberDouble``)."""
+    try:
+        return json.dumps(data, default=_bson_default, allow_nan=False)
+    except ValueError:
+        return bson.json_util.dumps(data)
+
+
 def write_store(store, data: dict) -> None:
     """Write the store durably and atomically, keeping the previous file as ``<store>.bak``."""
     store = Path(store)
-    text = bson.json_util.dumps(data)
+    text = dumps_store(data)
     folder = store.parent
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{store.name}.{os.getpid()}.tmp"

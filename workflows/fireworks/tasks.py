@@ -12,11 +12,17 @@ its results into the select Firework's spec; select completes the step
 workflow's settings (backend, policy, batch size, custodian options) and its spec
 ``modifications`` (``_fworker``, ``_category``, ``_queueadapter`` ...) in its own spec, because
 ``update_spec`` does not reach dynamically added Fireworks.
+
+Structures travel by reference (:mod:`nafill.workflows.fireworks.structure_refs`): a relax
+Firework's spec names its candidates in a pack, it pushes references to its relaxed structures,
+and the path document names its kept structures by content address; the tasks hydrate what they
+need. The LaunchPad holds energies, states and references, so its cost per step stays small.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import logging
 from typing import Any
@@ -38,6 +44,7 @@ from nafill.workflows.engine.steps import (
 from nafill.workflows.engine.summary import finish
 from nafill.workflows.fireworks.env import Firework, FiretaskBase, FWAction, Workflow, explicit_serialize
 from nafill.workflows.fireworks.launchpad import checkpoint, current_launchpad, results_collection
+from nafill.workflows.fireworks.structure_refs import StructureStore, structures_for
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +78,31 @@ RESULTS_DOC_EXTRA_KEYS = ("_id", "path_id", "wf_name", "updated_at")
 """Keys a results-collection document has beyond the path.json schema."""
 
 
-def path_from_results_doc(doc: dict[str, Any] | None) -> FillingPath | None:
-    """The FillingPath stored in a ``nafill_paths`` document (None for no document)."""
+def path_from_results_doc(doc: dict[str, Any] | None, structures: StructureStore | None = None) -> FillingPath | None:
+    """The FillingPath stored in a ``nafill_paths`` document (None for no document); its
+    structure references are resolved through ``structures`` (the LaunchPad's)."""
     if doc is None:
         return None
-    return FillingPath.from_dict({k: v for k, v in doc.items() if k not in RESULTS_DOC_EXTRA_KEYS})
+    body = {k: v for k, v in doc.items() if k not in RESULTS_DOC_EXTRA_KEYS}
+    if structures is not None:
+        body = structures.hydrate(body)
+    return FillingPath.from_dict(body)
 
 
 def load_path_doc(path_id: str, task=None) -> FillingPath | None:
-    return path_from_results_doc(results_collection(task).find_one({"path_id": path_id}))
+    lp = current_launchpad(task)
+    return path_from_results_doc(results_collection(task).find_one({"path_id": path_id}), structures_for(lp))
 
 
 def save_path_doc(path_id: str, path: FillingPath, wf_name: str = "", task=None) -> None:
-    """Store the path document and make it durable at once (a finished step is never lost)."""
-    doc = {"path_id": path_id, "wf_name": wf_name, "updated_at": datetime.datetime.utcnow().isoformat(),
-           **path.as_dict()}
+    """Store the path document (its structures by content address) and make it durable at once
+    (a finished step is never lost)."""
+    lp = current_launchpad(task)
+    # the fields as they are (no deep copy): the walk copies every container and leaves references
+    body = structures_for(lp).dehydrate_kept({f.name: getattr(path, f.name) for f in dataclasses.fields(path)})
+    doc = {"path_id": path_id, "wf_name": wf_name, "updated_at": datetime.datetime.utcnow().isoformat(), **body}
     results_collection(task).replace_one({"path_id": path_id}, doc, upsert=True)
-    checkpoint(current_launchpad(task))
+    checkpoint(lp)
 
 
 def make_firework(task, settings: dict[str, Any], name: str, spec: dict[str, Any] | None = None) -> Firework:
@@ -102,22 +117,25 @@ def plan_firework(settings: dict[str, Any], n_na: int) -> Firework:
     return make_firework(PlanStepTask(n_na=n_na), settings, f"{settings.get('name', 'fill')}: plan {n_na}")
 
 
-def relax_and_select(settings: dict[str, Any], plan: StepPlan, indices: list[int],
+def relax_and_select(settings: dict[str, Any], plan: StepPlan, indices: list[int], structures: StructureStore,
                      results_so_far: list[dict[str, Any]] | None = None) -> Workflow:
-    """Relax Fireworks for ``plan.candidates[indices]`` (one per candidate, or batched) and the
-    select Firework after them (it receives ``results_so_far`` plus what the relaxations push)."""
+    """Relax Fireworks for ``plan.candidates[indices]`` (one per candidate, or batched; each batch's
+    structures in one pack of ``structures``) and the select Firework after them (it receives
+    ``results_so_far`` plus what the relaxations push)."""
     n_na = plan.n_na
     batch = settings.get("batch_size") or len(indices)
     name = settings.get("name", "fill")
     relax_fws = []
     for start in range(0, len(indices), batch):
         idx = indices[start:start + batch]
+        refs = structures.put_pack([plan.candidates[k].structure for k in idx])
         relax_fws.append(make_firework(
-            RelaxCandidatesTask(n_na=n_na, indices=idx, candidates=[plan.candidates[k].structure for k in idx]),
+            RelaxCandidatesTask(n_na=n_na, indices=idx, candidates=refs),
             settings, f"{name}: relax {n_na}.{idx[0]}-{idx[-1]}"))
     light = plan.as_dict()
     for c in light["candidates"]:
         c["structure"] = None  # the relaxed structures arrive with the results; keep the spec small
+    light = structures.dehydrate_pack(light)  # the ladder's reserve
     spec = {"_allow_fizzled_parents": True}
     if results_so_far:
         spec[RESULTS_KEY] = list(results_so_far)
@@ -175,7 +193,8 @@ class PlanStepTask(FiretaskBase):
             return FWAction(stored_data={"summary": path.summary})
         if plan.n_na != n_na:
             raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
-        return FWAction(additions=[relax_and_select(settings, plan, list(range(len(plan.candidates))))])
+        return FWAction(additions=[relax_and_select(settings, plan, list(range(len(plan.candidates))),
+                                                    structures_for(current_launchpad(self)))])
 
 
 @explicit_serialize
@@ -191,9 +210,10 @@ class RelaxCandidatesTask(FiretaskBase):
             raise RuntimeError(f"injected fault in relaxation of step {self['n_na']} {self['indices']}")
         policy = FillingPolicy.from_dict(settings["policy"])
         backend = backend_from_settings(settings, fw_spec)
-        structures = [atoms_from_dict(s) for s in self["candidates"]]
+        refs = structures_for(current_launchpad(self))
+        structures = [atoms_from_dict(s) for s in refs.hydrate(list(self["candidates"]))]
         results = backend.relax_many(structures, policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
-        pushed = [{"index": k, "result": r.as_dict()} for k, r in zip(self["indices"], results)]
+        pushed = refs.dehydrate_pack([{"index": k, "result": r.as_dict()} for k, r in zip(self["indices"], results)])
         return FWAction(mod_spec=[{"_push_all": {RESULTS_KEY: pushed}}])
 
 
@@ -206,12 +226,14 @@ class SelectStepTask(FiretaskBase):
 
     def run_task(self, fw_spec):
         settings = fw_spec[SETTINGS_KEY]
-        plan = StepPlan.from_dict(self["plan"])
         path = load_path_doc(settings["path_id"], self)
         if path is None:
             raise NafillRunError(f"no path document {settings['path_id']!r}")
-        if len(path.steps) < plan.n_na:
-            by_index = {r["index"]: RelaxResult.from_dict(r["result"]) for r in fw_spec.get(RESULTS_KEY, [])}
+        refs = structures_for(current_launchpad(self))
+        if len(path.steps) < int(self["plan"]["n_na"]):  # else done already (a re-run): no structure needed
+            plan = StepPlan.from_dict(refs.hydrate(self["plan"]))
+            pushed = refs.hydrate(list(fw_spec.get(RESULTS_KEY, [])))
+            by_index = {r["index"]: RelaxResult.from_dict(r["result"]) for r in pushed}
             backend_name = settings["backend"]["name"]
             results = [
                 by_index.get(k) or RelaxResult.failed(backend_name, {}, "relaxation Firework fizzled")
@@ -219,7 +241,7 @@ class SelectStepTask(FiretaskBase):
             ]
             added = extend_step(path, plan, results)
             if added:  # the fidelity ladder takes one more: relax it in its own Firework, select again
-                return FWAction(additions=[relax_and_select(settings, plan, added, fw_spec.get(RESULTS_KEY, []))])
+                return FWAction(additions=[relax_and_select(settings, plan, added, refs, fw_spec.get(RESULTS_KEY, []))])
             try:
                 complete_step(path, plan, results)
             except NafillRunError as exc:

@@ -304,7 +304,9 @@ def submit_parts(lp, parts: Sequence[Part], settings: StudySettings, tag: str) -
 
 
 def _state(lp, wf_id: int) -> str:
-    return lp.workflows.find_one({"nodes": int(wf_id)}, {"state": 1})["state"]
+    from nafill.workflows.fireworks.runner import workflow_doc
+
+    return workflow_doc(lp, wf_id)["state"]
 
 
 def run_parts(lp, parts: Sequence[Part], ids: dict[str, int], launch_dir: Path,
@@ -336,7 +338,7 @@ def collect(lp, parts: Sequence[Part], ids: dict[str, int], out_dir: Path,
     fill's run folder (path.json, path.extxyz, profile.png) under ``out_dir/runs``."""
     from nafill.workflows.fireworks.launchpad import SPACINGS_COLLECTION
     from nafill.workflows.fireworks.neb import NEB_COLLECTION
-    from nafill.workflows.fireworks.runner import export_run, path_document
+    from nafill.workflows.fireworks.runner import export_run, path_document, workflow_doc
 
     out = []
     for part in parts:
@@ -346,7 +348,7 @@ def collect(lp, parts: Sequence[Part], ids: dict[str, int], out_dir: Path,
             rec["state"] = "NOT SUBMITTED"
             out.append(rec)
             continue
-        wf = lp.workflows.find_one({"nodes": int(wf_id)})
+        wf = workflow_doc(lp, wf_id)  # a finished fill may have moved to the store's archive
         rec["state"] = wf["state"]
         if part.kind == "fill":
             path = path_document(lp, wf_id)

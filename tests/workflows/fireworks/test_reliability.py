@@ -158,3 +158,64 @@ def test_host_validator_warns_small_cells_and_accepts_good_hosts():
     host.positions[0] = host.positions[1] + [0.1, 0, 0]
     with pytest.raises(NafillInputError, match="0.10 A apart"):
         check_host(host)
+
+
+SBATCH_NOW = """#!/bin/bash
+# A local queue: runs the job script at once, in its folder, and answers as SLURM's sbatch does.
+cd "$(dirname "$1")" && timeout 240 bash "$1" > job.out 2> job.err
+echo "Submitted batch job $$"
+"""
+
+
+def test_qlaunch_with_a_local_queue_adapter_gives_the_path_of_nafill_fill(home, tmp_path):
+    """FireWorks' own qlaunch (its queue launcher and CommonAdapter) through ``nafill qlaunch``:
+    each job the adapter's submit command runs (FireWorks' own ``rlaunch``) borrows the embedded
+    store; the result is the path ``nafill fill`` computes."""
+    args = ["--spacing-nm", "1.05", "--max-na", "2", "--candidates", "6"]
+    assert main(["fill", *args, "-q", "--out", str(tmp_path / "fill")]) == 0
+    sbatch = tmp_path / "sbatch_now"
+    sbatch.write_text(SBATCH_NOW)
+    sbatch.chmod(0o755)
+    qadapter = tmp_path / "my_qadapter.yaml"
+    qadapter.write_text(
+        "_fw_name: CommonAdapter\n_fw_q_type: SLURM\n"
+        f"_q_commands_override: {{submit_cmd: {sbatch}}}\n"
+        # two jobs for this fill's 7 Fireworks, each leaving when it has nothing left to run
+        f"rocket_launch: {BIN / 'rlaunch'} rapidfire --nlaunches 4 --max_loops 1\n"
+        "nodes: 1\nwalltime: '00:10:00'\njob_name: nafill\n")
+    (tmp_path / "FW_config.yaml").write_text("QUEUE_UPDATE_INTERVAL: 0\nRAPIDFIRE_SLEEP_SECS: 1\n")
+    env = {**os.environ, "FW_CONFIG_FILE": str(tmp_path / "FW_config.yaml")}
+    sub = subprocess.run(NAFILL + ["submit", "fill", *args], env=env, capture_output=True, text=True, check=True)
+    wf = int(sub.stdout.split("added workflow ")[1].split(":")[0])
+    launch = tmp_path / "launch"
+    launch.mkdir()
+    q = subprocess.run(NAFILL + ["qlaunch", "-q", str(qadapter), "rapidfire"], cwd=launch, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert q.returncode == 0, q.stderr[-2000:]
+    jobs = sorted(launch.glob("block_*/launcher_*"))
+    assert len(jobs) == 2 and all((j / "FW_submit.script").is_file() for j in jobs), jobs
+    assert main(["export", str(wf), "--out", str(tmp_path / "exp")]) == 0
+    assert _key(tmp_path / "exp" / "path.json") == _key(tmp_path / "fill" / "path.json")
+
+
+def test_a_job_still_holding_the_lent_store_is_never_written_over(home):
+    """An asynchronous queue: the job still runs (holds the store's lock) when the submit command
+    returns. nafill qlaunch then stops with a one-line reason and never writes its stale copy."""
+    from nafill.errors import NafillRunError
+    from nafill.workflows.fireworks.launchpad import lend_store, open_launchpad
+
+    store = home / "launchpad_store.json"
+    hold = ("import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.lockf(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(30)")
+    with pytest.raises(NafillRunError, match="local queue adapter.*MongoDB"):
+        with open_launchpad() as lp:
+            with lend_store(lp):
+                job = subprocess.Popen([sys.executable, "-c", hold, str(store) + ".lock"], stdout=subprocess.PIPE,
+                                       text=True)
+                assert job.stdout.readline().strip() == "held"
+                before = store.read_text()
+                store.write_text(before + " ")  # the job's write
+        # leaving open_launchpad writes nothing: the file stays the job's
+    job.kill()
+    job.wait()
+    assert store.read_text() == before + " "
