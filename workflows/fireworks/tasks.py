@@ -31,6 +31,7 @@ from nafill.errors import NafillRunError
 from nafill.io import atoms_from_dict
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult
+from nafill.workflows.engine.ladder import CostMeter
 from nafill.workflows.engine.loop import start_path
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.steps import (
@@ -193,8 +194,10 @@ class PlanStepTask(FiretaskBase):
             return FWAction(stored_data={"summary": path.summary})
         if plan.n_na != n_na:
             raise NafillRunError(f"planned step {plan.n_na}, expected {n_na}")
+        # stored_data "cost": what this Firework spent, per backend (the cheap search only, on a ladder)
         return FWAction(additions=[relax_and_select(settings, plan, list(range(len(plan.candidates))),
-                                                    structures_for(current_launchpad(self)))])
+                                                    structures_for(current_launchpad(self)))],
+                        stored_data={"cost": plan.cost})
 
 
 @explicit_serialize
@@ -214,7 +217,10 @@ class RelaxCandidatesTask(FiretaskBase):
         structures = [atoms_from_dict(s) for s in refs.hydrate(list(self["candidates"]))]
         results = backend.relax_many(structures, policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
         pushed = refs.dehydrate_pack([{"index": k, "result": r.as_dict()} for k, r in zip(self["indices"], results)])
-        return FWAction(mod_spec=[{"_push_all": {RESULTS_KEY: pushed}}])
+        meter = CostMeter()
+        for r in results:
+            meter.add(backend.name, r)
+        return FWAction(mod_spec=[{"_push_all": {RESULTS_KEY: pushed}}], stored_data={"cost": meter.as_dict()})
 
 
 @explicit_serialize

@@ -263,8 +263,10 @@ def test_fireworks_ladder_keeps_vasp_out_of_the_plan_fireworks(tmp_path, monkeyp
         run_launchpad(lp, fworker=FWorker(env={"vasp_cmd": FAKE}))
         path = path_document(lp, wf_id)
         names = {d["fw_id"]: d["name"] for d in lp.fireworks.find({}, {"fw_id": 1, "name": 1})}
-        windows = []
+        windows, spent = [], {}
         for launch in lp.launches.find({}):
+            spent.setdefault(names[launch["fw_id"]].split(": ")[1].split()[0], []).append(
+                (launch.get("action") or {}).get("stored_data", {}).get("cost", {}))
             states = {h["state"]: h for h in launch["state_history"]}
             t0 = states["RUNNING"]["created_on"]
             t1 = states.get("COMPLETED", states["RUNNING"]).get("updated_on") or launch["time_end"]
@@ -282,6 +284,9 @@ def test_fireworks_ladder_keeps_vasp_out_of_the_plan_fireworks(tmp_path, monkeyp
         assert len(owner) == 1, (d.name, owner)
         owners.append(owner[0])
     assert not [o for o in owners if ": plan" in o]
+    # each Firework's own record of what it spent says the same
+    assert all(set(c) <= {"surrogate"} for c in spent["plan"]) and any(spent["plan"])
+    assert sum(c.get("vasp", {}).get("relaxations", 0) for c in spent["relax"]) == len(relax_dirs)
     assert all(": relax" in o for d, o in zip(vasp_dirs, owners) if d.name.startswith("relax-"))
     # the surrogate did the search: its evaluations dwarf the VASP ionic steps
     cost = path.summary["cost"]
