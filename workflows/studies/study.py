@@ -7,8 +7,10 @@ A study is a set of *parts*, each one FireWorks workflow on the embedded or a re
   plus a margin (the stop rule ``stop_sharp_rise_V`` / ``stop_margin`` of the policy, capped at
   the theoretical capacity or ``cavity_max_na``);
 * ``orifices``: fill each orifice spacing (0.375 ... 0.70 nm) to its capacity;
-* ``connected``: each connected pore (narrow section first) and its isolated counterpart (the
-  widest section alone; shared with ``cavities`` when the size is the same);
+* ``connected``: each connected pore, filled narrow first (``fill_order="narrow-first"``: the next
+  Na goes to the narrowest section that is not yet full, see :mod:`nafill.workflows.engine.order`),
+  and its isolated counterpart (the widest section alone; shared with ``cavities`` when the size is
+  the same);
 * ``neb``: the orifice diffusion barrier at each spacing (adjacent minima, climbing image);
 * ``capacities``: no workflow of its own: Na counts and mAh/g of the cavity fills (needs them).
 
@@ -209,6 +211,9 @@ def plan_parts(settings: StudySettings, tag: str) -> list[Part]:
 
     def fill_part(step: str, kind_label: str, host, sizes, cap: int | None, stop: bool, role: str = "") -> None:
         p = FillingPolicy.from_dict(base.as_dict())
+        if role == "connected":  # Na enters through the narrow part: it fills first (the mechanism)
+            p.fill_order = "narrow-first"
+            p.section_sharp_rise_V = settings.sharp_rise_V
         capacity = pore_capacity(host)
         p.max_na = min(capacity, cap) if cap is not None else capacity
         if stop:
