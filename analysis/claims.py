@@ -86,6 +86,13 @@ def _claim(claim, published, computed, agrees, rule) -> dict[str, Any]:
             "agrees": None if agrees is None else bool(agrees), "rule": rule}
 
 
+def _found_note(row) -> str:
+    """`` (cavity found by step 1: 1.79 nm, 6 layers)`` when the row is not at the published size."""
+    if row.get("layers") and abs(row["size_nm"] - (row.get("published_size_nm") or row["size_nm"])) > 1e-9:
+        return f" (cavity from step 1: {row['size_nm']:g} nm, {row['layers']} layers)"
+    return ""
+
+
 def _capacity_agrees(na: int, at_least: bool, target: float, tol: float) -> bool | None:
     if at_least:
         return False if na > target + tol else None
@@ -102,11 +109,13 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_claim(f"relaxed spacing with {k} Na layers", f"{pub:.2f} nm", _num(c, ".3f", " nm"),
                           None if c is None else abs(c - pub) <= SPACING_TOL_NM,
                           f"|computed - published| <= {SPACING_TOL_NM} nm"))
-    cav = {round(r["size_nm"], 3): r for r in tables.get("cavities", []) if r.get("profile")}
+    # cavities by the published size they stand for (cavities from step 1: by their layer count)
+    cav = {round(r.get("published_size_nm") or r["size_nm"], 3): r for r in tables.get("cavities", []) if r.get("profile")}
     c182 = cav.get(1.82)
     # -- capacities of the 1.82 nm cavity
     theo = c182["profile"]["capacity"]["theoretical_na"] if c182 else None
-    out.append(_claim("1.82 nm cavity: theoretical capacity", "34 Na", _num(theo, "d", " Na"),
+    out.append(_claim("1.82 nm cavity: theoretical capacity", "34 Na",
+                      _num(theo, "d", " Na") + (_found_note(c182) if theo is not None else ""),
                       None if theo is None else abs(theo - 34) <= CAPACITY_TOL_NA,
                       f"Na at bcc density in the pore volume, within {CAPACITY_TOL_NA} Na"))
     if c182:
@@ -114,6 +123,7 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         text = f"{'at least ' if cp['practical_study_at_least'] else ''}{cp['practical_study_na']} Na"
         if cp["practical_study_at_least"]:
             text += f" ({cp['study_reason']})"
+        text += _found_note(c182)
         ag = _capacity_agrees(cp["practical_study_na"], cp["practical_study_at_least"], 16, CAPACITY_TOL_NA)
     else:
         text, ag = "-", None
@@ -125,7 +135,8 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         if r:
             cp = r["profile"]["capacity"]
             q = cp["practical_study_mAh_g"]
-            text = f"{'at least ' if cp['practical_study_at_least'] else ''}{q:.0f} mAh/g ({r['profile']['assumption']})"
+            text = (f"{'at least ' if cp['practical_study_at_least'] else ''}{q:.0f} mAh/g ({r['profile']['assumption']})"
+                    + _found_note(r))
             ag = _capacity_agrees(q, cp["practical_study_at_least"], pub, MAH_G_TOL * pub)
         else:
             text, ag = "-", None

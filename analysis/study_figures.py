@@ -90,7 +90,7 @@ def fig_cavities(rows, published_practical: dict | None = None) -> bytes:
     for ax, r in zip(axes, rows):
         if r.get("profile") and r["profile"]["n_na"]:
             _profile_axes(ax, r["profile"], f"cavity {r['size_nm']:g} nm",
-                          (published_practical or {}).get(round(r["size_nm"], 3)))
+                          (published_practical or {}).get(round(r.get("published_size_nm") or r["size_nm"], 3)))
         else:
             _empty(ax, f"cavity {r['size_nm']:g} nm\n{r.get('state')}: {r.get('error') or 'no steps'}")
     return _png(fig)

@@ -111,6 +111,15 @@ def test_reduced_study_kill_resume_and_report(store, tmp_path):
         ("at least", "1", "2", "3", "4", "5", "6", "7", "8"))
     assert "not a validation" in doc["claims_note"]
     assert doc["tables"]["neb"][0]["climbed"]
+    # the bill says what was spent: measured from the parts' records, launches from the launch records
+    cost = doc["cost"]
+    assert cost["total_evaluations"] == sum(r["measured_evaluations"] for r in cost["parts"]) > 0
+    neb_cost = next(r for r in cost["parts"] if r["kind"] == "neb")
+    assert neb_cost["measured_evaluations"] > 0 and "counted" in neb_cost["measured_source"]
+    assert all(r["measured_evaluations"] > 0 for r in cost["parts"])
+    assert cost["launches"]["fireworks"] == len(after)
+    assert cost["launches"]["launches"] >= cost["launches"]["fireworks"]  # the killed launch counts too
+    assert "spent (measured)" in done.stdout
     cav = {r["size_nm"]: r for r in doc["tables"]["cavities"]}
     assert set(cav) == {1.19, 1.82}
     cap = cav[1.82]["profile"]["capacity"]
