@@ -160,7 +160,9 @@ CAPTIONS = {
                        "valence of the stored Na.",
     "orifices": "Orifice fills: H(x) per spacing, and the first Na's H against spacing beside the published "
                 "favourable range (grey band).",
-    "connected": "Pre-nucleation: each connected pore (narrow section first) against its wide section alone.",
+    "connected": "Pre-nucleation: each connected pore, filled narrow first (the narrowest section that is not full "
+                 "takes the next Na), against its wide section alone; the grey dotted line marks where the narrow "
+                 "section was full and the next section opened.",
     "neb": "Na diffusion through the orifice: barrier against spacing (published values as black open squares) "
            "and each NEB energy profile.",
 }
@@ -188,7 +190,7 @@ def render_html(doc: dict[str, Any], pngs: dict[str, bytes]) -> str:
     parts.append(f"<h1>nafill closed-pore study: backend <code>{_e(doc['calculator'])}</code></h1>")
     parts.append(f"<p>nafill {_e(doc['nafill_version'])}, {_e(doc['created'])}; "
                  f"{'reduced (CI) settings; ' if s.get('reduced') else ''}steps: {_e(', '.join(s['steps']))}; "
-                 f"wall time {_e(round(doc['wall_s'] or 0))} s. Numbers: <code>report.json</code>; "
+                 f"this command's wall time {_e(round(doc['wall_s'] or 0))} s (what every part spent: the Cost section). Numbers: <code>report.json</code>; "
                  f"every fill's run folder under <code>runs/</code>.</p>")
     parts.append(f"<div class='note'><b>What the claims table is.</b> {_e(doc['claims_note'])}</div>")
     failed = doc["tables"].get("failed") or []

@@ -209,16 +209,23 @@ def _key(tag: str, *bits: Any) -> str:
     return hashlib.sha256(json.dumps([tag, *bits], sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def fill_cost(policy: FillingPolicy, n_steps: int) -> tuple[int, int, int]:
-    """(relaxations, single points, energy+force calls) a fill of ``n_steps`` Na costs at most."""
+def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -> tuple[int, int, int]:
+    """(relaxations, single points, energy+force calls) of the fill's own backend that a fill of
+    ``n_steps`` Na costs at most. With a fidelity ladder (``screen_calculator``, resolved for
+    ``backend``) the search runs on the cheap backend and the fill's backend relaxes at most
+    ``screen_max`` candidates per step."""
+    from nafill.workflows.engine.ladder import resolve_screen
+
+    screen = resolve_screen(policy.screen_calculator, backend)
     relax = sp = calls = 0
     for n in range(1, n_steps + 1):
+        if screen:
+            relax += policy.screen_max
+            continue
         kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
-        if policy.screen_calculator is not None:
-            kept = policy.screen_keep
         extra = policy.refine_trials if 1 < n <= policy.refine_max_na else 0
         relax += kept + extra
-        if policy.prescreen is not None and policy.screen_calculator is None:
+        if policy.prescreen is not None:
             sp += policy.n_candidates
             calls += policy.n_candidates + min(policy.prescreen_pool, policy.n_candidates) * policy.prescreen_steps
     calls += relax * RELAX_CALLS_ASSUMED
@@ -264,7 +271,7 @@ def plan_parts(settings: StudySettings, tag: str, found_nm: dict[int, float] | N
         if key in seen:
             return
         seen.add(key)
-        relax, sp, calls = fill_cost(p, p.max_na)
+        relax, sp, calls = fill_cost(p, p.max_na, settings.calculator)
         parts.append(Part(key, step, "waiting" if waiting else "fill", kind_label, list(sizes), p.max_na, relax, sp,
                           calls, role=role, policy=p.as_dict(), layers=layers))
 
