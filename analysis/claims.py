@@ -74,7 +74,23 @@ def profile_row(path: FillingPath, valence: float, mass_convention: str = "all-c
         "max_na": (path.policy or {}).get("max_na"),
         "stop_reason": path.state.get("stop_reason"),
         "finished": bool(path.state.get("finished")),
+        "sections_opened": sections_opened(path.steps),
     }
+
+
+def sections_opened(steps) -> list[dict[str, Any]]:
+    """Narrow-first fills of connected pores: the Na count at which each section became the open one
+    (``[{"n_na", "spacing_nm"}]``, narrowest first; ``spacing_nm`` None once the whole pore competes);
+    ``[]`` for fills without a fill order."""
+    out: list[dict[str, Any]] = []
+    for st in steps:
+        fo = st.get("fill_order")
+        if not fo:
+            continue
+        spacing = fo.get("spacing_nm")
+        if not out or out[-1]["spacing_nm"] != spacing:
+            out.append({"n_na": int(st["n_na"]), "spacing_nm": spacing})
+    return out
 
 
 def _num(x, fmt=".2f", unit=""):
@@ -84,6 +100,13 @@ def _num(x, fmt=".2f", unit=""):
 def _claim(claim, published, computed, agrees, rule) -> dict[str, Any]:
     return {"claim": claim, "published": published, "computed": computed,
             "agrees": None if agrees is None else bool(agrees), "rule": rule}
+
+
+def _found_note(row) -> str:
+    """`` (cavity found by step 1: 1.79 nm, 6 layers)`` when the row is not at the published size."""
+    if row.get("layers") and abs(row["size_nm"] - (row.get("published_size_nm") or row["size_nm"])) > 1e-9:
+        return f" (cavity from step 1: {row['size_nm']:g} nm, {row['layers']} layers)"
+    return ""
 
 
 def _capacity_agrees(na: int, at_least: bool, target: float, tol: float) -> bool | None:
@@ -102,11 +125,13 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_claim(f"relaxed spacing with {k} Na layers", f"{pub:.2f} nm", _num(c, ".3f", " nm"),
                           None if c is None else abs(c - pub) <= SPACING_TOL_NM,
                           f"|computed - published| <= {SPACING_TOL_NM} nm"))
-    cav = {round(r["size_nm"], 3): r for r in tables.get("cavities", []) if r.get("profile")}
+    # cavities by the published size they stand for (cavities from step 1: by their layer count)
+    cav = {round(r.get("published_size_nm") or r["size_nm"], 3): r for r in tables.get("cavities", []) if r.get("profile")}
     c182 = cav.get(1.82)
     # -- capacities of the 1.82 nm cavity
     theo = c182["profile"]["capacity"]["theoretical_na"] if c182 else None
-    out.append(_claim("1.82 nm cavity: theoretical capacity", "34 Na", _num(theo, "d", " Na"),
+    out.append(_claim("1.82 nm cavity: theoretical capacity", "34 Na",
+                      _num(theo, "d", " Na") + (_found_note(c182) if theo is not None else ""),
                       None if theo is None else abs(theo - 34) <= CAPACITY_TOL_NA,
                       f"Na at bcc density in the pore volume, within {CAPACITY_TOL_NA} Na"))
     if c182:
@@ -114,6 +139,7 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         text = f"{'at least ' if cp['practical_study_at_least'] else ''}{cp['practical_study_na']} Na"
         if cp["practical_study_at_least"]:
             text += f" ({cp['study_reason']})"
+        text += _found_note(c182)
         ag = _capacity_agrees(cp["practical_study_na"], cp["practical_study_at_least"], 16, CAPACITY_TOL_NA)
     else:
         text, ag = "-", None
@@ -125,7 +151,8 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         if r:
             cp = r["profile"]["capacity"]
             q = cp["practical_study_mAh_g"]
-            text = f"{'at least ' if cp['practical_study_at_least'] else ''}{q:.0f} mAh/g ({r['profile']['assumption']})"
+            text = (f"{'at least ' if cp['practical_study_at_least'] else ''}{q:.0f} mAh/g ({r['profile']['assumption']})"
+                    + _found_note(r))
             ag = _capacity_agrees(q, cp["practical_study_at_least"], pub, MAH_G_TOL * pub)
         else:
             text, ag = "-", None
@@ -179,19 +206,20 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
     neb = {round(r["spacing_nm"], 3): r for r in tables.get("neb", [])}
     for s, pub in PUBLISHED["neb_eV"].items():
         r = neb.get(round(s, 3))
+        rule = (f"computed < {NEGLIGIBLE_EV} eV" if pub == 0 else
+                f"|computed - published| <= max({NEB_TOL_EV} eV, {NEB_TOL_REL:.0%})")
         if r is None:
             out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", "negligible" if pub == 0 else f"{pub:.2f} eV", "-",
-                              None, ""))
+                              None, rule))
             continue
         b = r["barrier_eV"]
         note = "" if r.get("climbed") else " (climbing image did not climb)"
         if pub == 0:
             out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", "negligible", f"{b:.3f} eV{note}",
-                              b < NEGLIGIBLE_EV, f"computed < {NEGLIGIBLE_EV} eV"))
+                              b < NEGLIGIBLE_EV, rule))
         else:
             out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", f"{pub:.2f} eV", f"{b:.3f} eV{note}",
-                              abs(b - pub) <= max(NEB_TOL_EV, NEB_TOL_REL * pub),
-                              f"|computed - published| <= max({NEB_TOL_EV} eV, {NEB_TOL_REL:.0%})"))
+                              abs(b - pub) <= max(NEB_TOL_EV, NEB_TOL_REL * pub), rule))
     # -- Bader valence
     val = [(r["size_nm"], r["profile"]["bader_valence_mean"]) for r in rows
            if r["profile"].get("bader_valence_mean") is not None]

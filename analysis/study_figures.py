@@ -6,6 +6,7 @@ markers (squares) or black dashed lines, labelled "published".
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
@@ -14,14 +15,37 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-PUB = dict(marker="s", mfc="none", mec="black", color="black", ls="none", ms=9, mew=1.6, label="published")
-FONT = 10
+PUB = dict(marker="s", mfc="none", mec="black", color="black", ls="none", ms=10, mew=1.8, label="published")
+FONT = 11
+LEGEND = 9
+DPI = 130
+"""Figures are drawn at this resolution; the page shows them at their pixel size (at most the page width)."""
+COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:brown", "tab:cyan", "tab:olive", "tab:pink")
+"""Computed series, one colour each (none of them black: black is the published values' colour)."""
+
+RC = {"font.size": FONT, "axes.titlesize": FONT + 1, "axes.labelsize": FONT,
+      "xtick.labelsize": FONT - 1, "ytick.labelsize": FONT - 1, "legend.fontsize": LEGEND}
+
+
+def _styled(f):
+    """Draw the figure with the report's font sizes (without touching the caller's matplotlib settings)."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(RC):
+            return f(*args, **kwargs)
+    return wrapper
+
+
+def _integer_x(ax) -> None:
+    """Counts (Na, layers) on the x axis: whole-number ticks only."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     return buf.getvalue()
 
@@ -33,6 +57,7 @@ def _empty(ax, text: str) -> None:
 
 
 def _grid(n: int, ncols: int = 3, w: float = 4.4, h: float = 3.4):
+    """n panels of w x h inches, ncols to a row (unused cells hidden)."""
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols, h * nrows), squeeze=False, constrained_layout=True)
@@ -42,6 +67,7 @@ def _grid(n: int, ncols: int = 3, w: float = 4.4, h: float = 3.4):
     return fig, flat[:n]
 
 
+@_styled
 def fig_spacing(rows) -> bytes:
     """Relaxed wall spacing (nm) against the number of Na layers: computed and published."""
     fig, ax = plt.subplots(figsize=(6.0, 4.0), constrained_layout=True)
@@ -51,10 +77,11 @@ def fig_spacing(rows) -> bytes:
         ax.plot(*zip(*comp), "o-", color="tab:blue", ms=7, label="computed")
     if pub:
         ax.plot(*zip(*pub), **PUB)
-    ax.set_xlabel("Na layers between the walls")
+    ax.set_xlabel("Na layers between the walls (layers)")
     ax.set_ylabel("relaxed wall spacing (nm)")
     ax.set_title("Step 1: relaxed spacings")
-    ax.legend(fontsize=FONT)
+    _integer_x(ax)
+    ax.legend()
     return _png(fig)
 
 
@@ -78,24 +105,29 @@ def _profile_axes(ax, prof, title, published_capacity=None):
         ax.axvline(published_capacity, color="black", ls="--", lw=1.2, label=f"published practical: {published_capacity} Na")
     ax.set_xlabel("Na in the pore, x (atoms)")
     ax.set_ylabel("formation enthalpy H (eV)")
-    ax.set_title(title, fontsize=FONT + 1)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title)
+    _integer_x(ax)
+    # under the axes: a legend inside would hide part of the profile
+    ax.legend(fontsize=LEGEND - 1, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
 
 
+@_styled
 def fig_cavities(rows, published_practical: dict | None = None) -> bytes:
     """H(x) of every cavity with the practical capacities (both readings) marked."""
-    fig, axes = _grid(max(len(rows), 1))
+    fig, axes = _grid(max(len(rows), 1), h=4.6)  # room for the legend under each profile
     if not rows:
         _empty(axes[0], "no cavity fill")
     for ax, r in zip(axes, rows):
         if r.get("profile") and r["profile"]["n_na"]:
-            _profile_axes(ax, r["profile"], f"cavity {r['size_nm']:g} nm",
-                          (published_practical or {}).get(round(r["size_nm"], 3)))
+            _profile_axes(ax, r["profile"], r.get("label") or f"cavity {r['size_nm']:g} nm",
+                          (published_practical or {}).get(round(r.get("published_size_nm") or r["size_nm"], 3)))
         else:
-            _empty(ax, f"cavity {r['size_nm']:g} nm\n{r.get('state')}: {r.get('error') or 'no steps'}")
+            _empty(ax, f"{r.get('label') or 'cavity ' + format(r['size_nm'], 'g') + ' nm'}\n"
+                       f"{r.get('state')}: {r.get('error') or 'no steps'}")
     return _png(fig)
 
 
+@_styled
 def fig_barrier_valence(rows, fit, valence_note: str) -> bytes:
     """Nucleation barrier (eV) and average Bader valence (e/Na) against cavity size d (nm)."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.2), constrained_layout=True)
@@ -115,14 +147,14 @@ def fig_barrier_valence(rows, fit, valence_note: str) -> bytes:
     ax1.set_xlabel("cavity size d (nm)")
     ax1.set_ylabel("nucleation barrier (eV)")
     ax1.set_title("barrier against cavity size (published: grows ~ d^2)")
-    ax1.legend(fontsize=8)
+    ax1.legend()
     val = [(r["size_nm"], r["profile"]["bader_valence_mean"]) for r in rows
            if r.get("profile") and r["profile"].get("bader_valence_mean") is not None]
     if val:
         ax2.plot(*zip(*val), "o-", color="tab:blue", label="computed (Bader)")
         ax2.set_xlabel("cavity size d (nm)")
         ax2.set_ylabel("average Na valence (e/Na)")
-        ax2.legend(fontsize=8)
+        ax2.legend()
     else:
         _empty(ax2, valence_note)
         ax2.set_xlabel("cavity size d (nm)")
@@ -131,21 +163,22 @@ def fig_barrier_valence(rows, fit, valence_note: str) -> bytes:
     return _png(fig)
 
 
+@_styled
 def fig_orifices(rows, favourable_nm=(0.39, 0.70)) -> bytes:
     """H(x) of every orifice, and H(1) against the spacing with the published favourable range."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.2), constrained_layout=True)
     done = [r for r in rows if r.get("profile") and r["profile"]["n_na"]]
-    cmap = plt.get_cmap("viridis")
     for k, r in enumerate(done):
         p = r["profile"]
-        ax1.plot([0] + p["n_na"], [0.0] + p["H_eV"], "o-", ms=3.5, color=cmap(k / max(len(done) - 1, 1)),
+        ax1.plot([0] + p["n_na"], [0.0] + p["H_eV"], "o-", ms=4, color=COLORS[k % len(COLORS)],
                  label=f"{r['size_nm']:g} nm")
     ax1.axhline(0, color="0.6", lw=0.8)
     ax1.set_xlabel("Na in the orifice, x (atoms)")
     ax1.set_ylabel("formation enthalpy H (eV)")
     ax1.set_title("orifice fills")
+    _integer_x(ax1)
     if done:
-        ax1.legend(fontsize=8, title="spacing")
+        ax1.legend(title="spacing", ncol=2 if len(done) > 4 else 1)
     lo, hi = favourable_nm
     ax2.axvspan(lo, hi, color="0.85", label=f"published: H < 0 for {lo:g}-{hi:g} nm")
     if done:
@@ -155,10 +188,11 @@ def fig_orifices(rows, favourable_nm=(0.39, 0.70)) -> bytes:
     ax2.set_xlabel("orifice spacing (nm)")
     ax2.set_ylabel("H of the first Na, H(1) (eV)")
     ax2.set_title("is intercalation favourable?")
-    ax2.legend(fontsize=8)
+    ax2.legend()
     return _png(fig)
 
 
+@_styled
 def fig_connected(rows) -> bytes:
     """Isolated against connected H(x) for every pair."""
     fig, axes = _grid(max(len(rows), 1), ncols=2, w=5.6)
@@ -172,19 +206,26 @@ def fig_connected(rows) -> bytes:
                 ax.plot([0] + p["n_na"], [0.0] + p["H_eV"], style, ms=3, color=color,
                         label=f"{key} ({'cavity ' + format(max(r['sizes_nm']), 'g') if key == 'isolated' else label} nm), "
                               f"peak H {p['peak_H_eV']:+.2f} eV")
+        con = r.get("connected") or {}
+        for k, opened in enumerate((con.get("sections_opened") or [])[1:]):
+            where = opened["spacing_nm"]
+            ax.axvline(opened["n_na"] - 0.5, color="0.35", ls=":", lw=1.4,
+                       label="narrow part full: next Na go to " + (f"the {where:g} nm part" if where else "any part")
+                       if k == 0 else None)
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xlabel("Na in the pore, x (atoms)")
         ax.set_ylabel("formation enthalpy H (eV)")
+        _integer_x(ax)
         pub = r.get("published_negative")
-        ax.set_title(f"{label} nm" + ("" if pub is None else f" (published: barrier {'negative' if pub else 'positive'})"),
-                     fontsize=FONT + 1)
+        ax.set_title(f"{label} nm" + ("" if pub is None else f" (published: barrier {'negative' if pub else 'positive'})"))
         if ax.lines:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=LEGEND - 1, framealpha=0.9)
         else:
             _empty(ax, f"{label} nm: {r.get('error') or 'not computed'}")
     return _png(fig)
 
 
+@_styled
 def fig_neb(rows, published: dict) -> bytes:
     """Diffusion barrier (eV) against orifice spacing (nm), and every NEB energy profile."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11.0, 4.2), constrained_layout=True)
@@ -196,7 +237,7 @@ def fig_neb(rows, published: dict) -> bytes:
     ax1.set_xlabel("orifice spacing (nm)")
     ax1.set_ylabel("Na diffusion barrier (eV)")
     ax1.set_title("diffusion barrier against spacing")
-    ax1.legend(fontsize=8)
+    ax1.legend()
     for r in done:
         if r.get("splits") and r.get("initial_band_eV"):
             ax2.plot(np.linspace(0, r["initial_hop_distance_A"], len(r["initial_band_eV"])), r["initial_band_eV"], ":",
@@ -204,11 +245,11 @@ def fig_neb(rows, published: dict) -> bytes:
         ax2.plot(r["path_A"] or np.linspace(0, r["hop_distance_A"], len(r["energies_eV"])), r["energies_eV"], "o-",
                  ms=4, label=f"{r['spacing_nm']:g} nm ({'climbed' if r.get('climbed') else 'did NOT climb'})")
     ax2.axhline(0, color="0.6", lw=0.8)
-    ax2.set_xlabel("distance of the Na from its start (A)")
+    ax2.set_xlabel("distance of the Na from its start (Å)")
     ax2.set_ylabel("energy relative to the start (eV)")
     ax2.set_title("NEB energy profiles")
     if done:
-        ax2.legend(fontsize=8)
+        ax2.legend(fontsize=LEGEND - 1)
     else:
         _empty(ax2, "no NEB")
     return _png(fig)

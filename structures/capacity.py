@@ -52,21 +52,28 @@ def theoretical_capacity(
     return int(math.floor(area_A2 * width / (lattice_A**3 / 2.0) + 1e-9))
 
 
+def section_capacities(atoms: Atoms, lattice_A: float = NA_BCC_A_EXPT) -> list[int]:
+    """Theoretical capacity (Na count) of each section of a connected pore, in build order
+    (section width x cell length along y x the section's spacing); ``[]`` for other hosts."""
+    from nafill.structures.connected import section_bounds_A
+
+    spacings = wall_spacings_A(atoms)
+    bounds = section_bounds_A(atoms)
+    if not bounds or len(spacings) < 2:
+        return []
+    ly = float(np.linalg.norm(atoms.cell[1]))
+    return [theoretical_capacity(s / NM_TO_A, (hi - lo) * ly, lattice_A) for (lo, hi), s in zip(bounds, spacings)]
+
+
 def pore_capacity(atoms: Atoms, lattice_A: float = NA_BCC_A_EXPT) -> int:
     """Theoretical capacity (Na count) of a pore model from the builders.
 
     Bilayers (cavity, orifice): the cell's lateral area and the measured wall spacing.
-    Connected pores: the sum over sections (section width x cell length along y).
+    Connected pores: the sum over sections (:func:`section_capacities`).
     """
+    per_section = section_capacities(atoms, lattice_A)
+    if per_section:
+        return sum(per_section)
     spacings = wall_spacings_A(atoms)
     lateral = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
-    bounds = atoms.info.get("section_bounds_A")
-    if not bounds or len(spacings) < 2:
-        return theoretical_capacity(float(spacings[0]) / NM_TO_A, lateral, lattice_A)
-    ly = float(np.linalg.norm(atoms.cell[1]))
-    total = 0
-    for (lo, hi), s in zip(
-        (tuple(map(float, b.split(":"))) for b in str(bounds).split(",")), spacings
-    ):
-        total += theoretical_capacity(s / NM_TO_A, (hi - lo) * ly, lattice_A)
-    return total
+    return theoretical_capacity(float(spacings[0]) / NM_TO_A, lateral, lattice_A)

@@ -188,3 +188,34 @@ def connected_pore(
         vacuum_A=float(vacuum_A),
     )
     return atoms
+
+
+def section_bounds_A(atoms: Atoms) -> list[tuple[float, float]]:
+    """x ranges (A) of the sections of a connected pore, in build order ([] for other hosts)."""
+    bounds = atoms.info.get("section_bounds_A")
+    if not bounds:
+        return []
+    return [tuple(float(v) for v in b.split(":")) for b in str(bounds).split(",")]  # type: ignore[misc]
+
+
+def section_spacings_nm(atoms: Atoms) -> list[float]:
+    """Wall spacing (nm) of each section of a connected pore, in build order ([] for other hosts)."""
+    text = atoms.info.get("section_spacings_nm")
+    return [float(v) for v in str(text).split(",")] if text else []
+
+
+def section_of(atoms: Atoms, points) -> np.ndarray:
+    """Section index of each point (A) of a connected pore from its x coordinate (periodic along
+    x); -1 everywhere for a host without sections."""
+    pts = np.atleast_2d(np.asarray(points, float))
+    bounds = section_bounds_A(atoms)
+    if not bounds or len(pts) == 0:
+        return np.full(len(pts), -1, int)
+    lx = float(atoms.cell[0, 0])
+    start = bounds[0][0]
+    x = np.mod(pts[:, 0] - start, lx) + start  # into [start, start + Lx)
+    out = np.full(len(pts), len(bounds) - 1, int)
+    for k in range(len(bounds) - 1, -1, -1):
+        out[x < bounds[k][1]] = k
+    return out
+

@@ -41,6 +41,9 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
               help="Stop once H stays this many eV above its running minimum for --stop-patience "
                    "steps (off by default; set it above the expected nucleation barrier).")
 @click.option("--stop-patience", type=int, default=3, show_default=True)
+@click.option("--fill-order", type=click.Choice(["energy", "narrow-first"]), default="energy", show_default=True,
+              help="Connected pores: energy = every site competes; narrow-first = the next Na goes to the "
+                   "narrowest section not yet full (the published mechanism). No effect on other hosts.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--workers", default="1", show_default=True,
               help="Processes relaxing candidates in parallel, or 'auto' (same path as serial).")
@@ -59,7 +62,7 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, screen_calculator,
              screen_max, screen_margin_eV, screen_learn, max_na,
              n_candidates, prescreen, prescreen_steps, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
-             stop_patience, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
+             stop_patience, fill_order, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
              quiet) -> None:
     """Fill a pore one Na at a time along the lowest-enthalpy path (the main job).
 
@@ -75,7 +78,7 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
         policy_kwargs=dict(
             max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
             prescreen_steps=prescreen_steps, beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
-            stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, seed=seed,
+            stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, fill_order=fill_order, seed=seed,
             workers=workers,
             screen_calculator=screen_calculator, screen_max=screen_max, screen_margin_eV=screen_margin_eV,
             screen_learn=screen_learn,

@@ -33,6 +33,10 @@ def _floats(values: tuple[str, ...], name: str) -> list[float] | None:
                    "neb, capacities [default: all].")
 @click.option("--reduced", is_flag=True, help="CI-sized study: two cavities, two orifices, one connected pair, "
                                               "one NEB spacing, small caps.")
+@click.option("--cavities", "cavity_source", type=click.Choice(["published", "found"]), default="published",
+              show_default=True,
+              help="Cavity sizes to fill: the published spacings (or --cavities-nm), or the spacings step 1 "
+                   "relaxed for each --layers count (step 1 then always runs, first).")
 @click.option("--cavities-nm", multiple=True, metavar="NM[,NM]", help="Cavity sizes, nm [default: 0.82 1.05 1.19 1.48 1.82 2.18].")
 @click.option("--orifices-nm", multiple=True, metavar="NM[,NM]", help="Orifice spacings, nm [default: 0.375-0.70].")
 @click.option("--connected-nm", multiple=True, metavar="NM,NM",
@@ -50,7 +54,7 @@ def _floats(values: tuple[str, ...], name: str) -> list[float] | None:
 @click.option("--submit-only", is_flag=True, help="Submit and print the bill; leave the Fireworks for qlaunch/rlaunch/nafill run.")
 @click.option("--report-only", is_flag=True, help="Launch nothing; write the report from what has finished.")
 @click.option("--yes", is_flag=True, hidden=True)
-def study_cmd(out_dir, calculator, calc_option, launchpad_file, store, only, reduced, cavities_nm, orifices_nm, connected_nm,
+def study_cmd(out_dir, calculator, calc_option, launchpad_file, store, only, reduced, cavity_source, cavities_nm, orifices_nm, connected_nm,
               neb_nm, layers, cavity_max_na, connected_max_na, sharp_rise_V, valence, n_candidates, submit_only,
               report_only, yes) -> None:
     """Reproduce the closed-pore study: spacings (2-7 Na layers), cavity fills (0.82-2.18 nm) to the
@@ -63,7 +67,10 @@ def study_cmd(out_dir, calculator, calc_option, launchpad_file, store, only, red
     """
     from nafill.workflows.studies.study import StudySettings, run_study
 
-    kw = {"calculator": calculator, "calc_options": parse_calc_options(calc_option)}
+    kw = {"calculator": calculator, "calc_options": parse_calc_options(calc_option), "cavity_source": cavity_source}
+    if cavity_source == "found" and cavities_nm:
+        raise NafillInputError("--cavities found fills the spacings step 1 finds; leave out --cavities-nm "
+                               "(or use --cavities published)")
     if only:
         kw["steps"] = [s.strip() for o in only for s in o.split(",") if s.strip()]
     for name, vals in (("cavities_nm", cavities_nm), ("orifices_nm", orifices_nm), ("neb_nm", neb_nm)):

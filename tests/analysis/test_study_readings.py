@@ -122,3 +122,18 @@ def test_peak_before_minimum_and_claim_rules():
     by = {c["claim"]: c for c in claims(tables)}
     assert by["1.82 nm cavity: practical capacity (H rises sharply after it)"]["agrees"] is False
     assert np.isfinite(cavity(1.82).positions).all()
+
+
+def test_sections_opened_and_connected_figure():
+    from nafill.analysis.claims import sections_opened
+    from nafill.analysis.study_figures import fig_connected
+
+    steps = [{"n_na": 1, "fill_order": {"spacing_nm": 0.5}}, {"n_na": 2, "fill_order": {"spacing_nm": 0.5}},
+             {"n_na": 3, "fill_order": {"spacing_nm": 1.2}}, {"n_na": 4, "fill_order": {"spacing_nm": None}}]
+    assert sections_opened(steps) == [{"n_na": 1, "spacing_nm": 0.5}, {"n_na": 3, "spacing_nm": 1.2},
+                                      {"n_na": 4, "spacing_nm": None}]
+    assert sections_opened([{"n_na": 1}]) == []
+    prof = {"n_na": [1, 2, 3, 4], "H_eV": [-0.2, -0.4, -0.1, -0.5], "peak_H_eV": -0.1,
+            "sections_opened": sections_opened(steps)}
+    png = fig_connected([{"sizes_nm": [0.5, 1.2], "connected": prof, "isolated": None, "published_negative": True}])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

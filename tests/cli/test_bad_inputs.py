@@ -109,9 +109,12 @@ for flag, values in {
     "--seed": ["-1", "abc", "4294967296"],
     "--workers": ["abc", "-1", "0.5", "300", "two"],
     "--engine": ["cloud", ""],
+    "--fill-order": ["wide-first", ""],
 }.items():
     for v in values:
         bad(f"fill {flag} {v!r}", FILL + [flag, v])
+bad("study cavities bogus", ["study", "--out", "{work}/st", "--cavities", "measured"])
+bad("study cavities found with sizes", ["study", "--out", "{work}/st", "--cavities", "found", "--cavities-nm", "1.2"])
 bad("fill launchpad missing", FILL + ["--launchpad", "{work}/nope.yaml"])
 bad("fill launchpad is a folder", FILL + ["--launchpad", "{work}"])
 bad("fill out empty", _replace(FILL, "--out", ""))

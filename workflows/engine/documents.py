@@ -149,6 +149,9 @@ class StepRecord(_Doc):
     ladder: dict[str, Any] | None = None
     """Fidelity-ladder record: cheap backend, cheap rank of the kept structure, why candidates
     were added, the correction used and its prediction error (None: single fidelity)."""
+    fill_order: dict[str, Any] | None = None
+    """Narrow-first fill of a connected pore: the section the new Na was restricted to and why the
+    narrower ones were closed (None: every site competed)."""
     elapsed_s: float = 0.0
     """Wall-clock time from the previous step's end (or the run's start) to this step's end, s."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from nafill.errors import NafillInputError, check_int, check_range
 from nafill.workflows.backends.registry import default_fmax_eV_A, get_backend
 from nafill.workflows.engine.ladder import AUTO, resolve_screen
+from nafill.workflows.engine.order import FILL_ORDERS
 from nafill.workflows.engine.parallel import resolve_workers
 
 
@@ -63,6 +64,12 @@ class FillingPolicy:
             this of the best found, eV.
         screen_learn: correct the cheap energies with what the expensive backend said so far in
             this run (a fitted offset, slope and per-Na term) before the margin test.
+        fill_order: ``"energy"`` (every site of the pore competes) or ``"narrow-first"`` (connected
+            pores: the next Na goes to the narrowest section that is not yet full, as the
+            published mechanism has it; see :mod:`nafill.workflows.engine.order`). No effect on
+            hosts without sections.
+        section_sharp_rise_V: narrow-first: a section is full once the Na put in it show a sharp
+            rise (step voltage below minus this, V) after nucleation, the study reading.
         site_height_A, min_host_distance_A, min_na_distance_A, n_directions: passed to
             :func:`nafill.structures.sites.candidate_sites`.
     """
@@ -89,6 +96,8 @@ class FillingPolicy:
     screen_max: int = 3
     screen_margin_eV: float = 0.05
     screen_learn: bool = True
+    fill_order: str = "energy"
+    section_sharp_rise_V: float = 0.25
     site_height_A: float = 2.4
     min_host_distance_A: float = 2.0
     min_na_distance_A: float = 2.8
@@ -122,6 +131,9 @@ class FillingPolicy:
         check_int("stop_margin", self.stop_margin, 0, 1000)
         check_int("seed", self.seed, 0, 2**32 - 1)
         self.workers = resolve_workers(self.workers)
+        if self.fill_order not in FILL_ORDERS:
+            raise NafillInputError(f"fill_order = {self.fill_order!r} must be one of {', '.join(FILL_ORDERS)}")
+        check_range("section_sharp_rise_V", self.section_sharp_rise_V, 0.0, None, "V", lo_inclusive=False)
         check_range("site_height_A", self.site_height_A, 1.0, 5.0, "A")
         check_range("min_host_distance_A", self.min_host_distance_A, 0.5, 4.0, "A")
         check_range("min_na_distance_A", self.min_na_distance_A, 0.5, 5.0, "A")
@@ -157,5 +169,8 @@ class FillingPolicy:
 
     def physical(self) -> dict[str, Any]:
         """The fields that determine the path (everything but :attr:`NON_PHYSICAL`)."""
-        return {k: v for k, v in self.as_dict().items() if k not in self.NON_PHYSICAL}
+        out = {k: v for k, v in self.as_dict().items() if k not in self.NON_PHYSICAL}
+        if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
+            del out["fill_order"], out["section_sharp_rise_V"]
+        return out
 

@@ -35,7 +35,9 @@ from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.base import Backend
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult, StepRecord
+from nafill.structures.connected import section_of, section_spacings_nm
 from nafill.workflows.engine.ladder import Correction, CostMeter, extend_plan, resolve_screen
+from nafill.workflows.engine.order import section_state
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.references import references
 from nafill.workflows.engine.summary import stop_reason, summarize
@@ -87,6 +89,9 @@ class StepPlan:
     """Cheap-ranked candidates the ladder may still send to the expensive backend, best first."""
     screen: dict[str, Any] = field(default_factory=dict)
     """Ladder bookkeeping: cheap backend, its host energy, why candidates were added."""
+    fill_order: dict[str, Any] | None = None
+    """Narrow-first fills of connected pores: the open section and why the narrower ones are
+    closed (:class:`nafill.workflows.engine.order.SectionState`); None otherwise."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,6 +133,7 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     n_na = len(path.steps) + 1
     plans: list[CandidatePlan] = []
     n_distinct = n_proposed = n_merged = 0
+    fill_order: dict[str, Any] | None = None
     for rank, member in enumerate(beam):
         atoms = atoms_from_dict(member["structure"])
         seed = step_seed(policy.seed, n_na, rank)
@@ -143,6 +149,14 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         n_proposed += sites.n_proposed
         n_merged += sites.n_duplicates + sites.n_symmetry_merged
         order = np.arange(len(sites))
+        if policy.fill_order == "narrow-first" and section_spacings_nm(atoms):
+            where = section_of(atoms, sites.positions) if len(sites) else np.zeros(0, int)
+            state = section_state(atoms, path.steps, policy.section_sharp_rise_V,
+                                  has_sites=lambda k, w=where: bool((w == k).any()))
+            if state.open_section is not None:
+                order = order[where == state.open_section]
+            if rank == 0:
+                fill_order = state.as_dict()
         if len(order) > policy.n_candidates:
             rng = np.random.default_rng(seed)
             order = np.sort(rng.choice(order, policy.n_candidates, replace=False))
@@ -195,7 +209,7 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         plans, reserve, screen = _screen(path, plans, policy, search, meter)
         n_after_screen = len(plans)
     return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,
-                    n_considered, n_screened, n_after_screen, meter.as_dict(), reserve, screen)
+                    n_considered, n_screened, n_after_screen, meter.as_dict(), reserve, screen, fill_order)
 
 
 def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> list[CandidatePlan]:
@@ -358,6 +372,7 @@ def complete_step(
         n_saved_relaxations=max(plan.n_considered - plan.n_after_screen, 0) if plan.n_screened else 0,
         cost=meter.as_dict(),
         ladder=ladder,
+        fill_order=plan.fill_order,
         elapsed_s=float(now - clock) if clock else step_wall,
     )
     path.steps.append(record.as_dict())

@@ -110,7 +110,9 @@ def connected_study_workflows(
 ) -> list[Workflow]:
     """The widest cavity filled alone and joined to the narrower parts: one submission.
 
-    With ``policy.max_na`` unset each fill runs to its own theoretical capacity.
+    With ``policy.max_na`` unset each fill runs to its own theoretical capacity. The connected
+    pore fills narrow first (``fill_order="narrow-first"``, the published mechanism) unless the
+    policy names another order than the default.
     """
     spacings = list(spacings_nm)
     conn = connected_pore(spacings)  # validates the spacings
@@ -122,6 +124,8 @@ def connected_study_workflows(
         p = FillingPolicy.from_dict((policy or FillingPolicy()).as_dict())
         if p.max_na is not None:
             p.max_na = min(p.max_na, pore_capacity(host))
+        if host is conn and p.fill_order == "energy":
+            p.fill_order = "narrow-first"
         wf = filling_workflow(host, backend, backend_options, p, name=f"connected study {study}: {label}", **kw)
         wf.metadata.update(nafill_study=study, nafill_study_kind="connected")
         out.append(wf)

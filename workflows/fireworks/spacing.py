@@ -46,9 +46,13 @@ class RelaxSpacingTask(FiretaskBase):
         supercell = tuple(self.get("supercell") or (4, 4))
         res, spacing_nm = relaxed_layer_spacing(backend_from_settings(settings, fw_spec), layers, supercell,
                                                 float(self.get("fmax_eV_A", 0.02)))
+        from nafill.workflows.engine.ladder import CostMeter
+
+        meter = CostMeter()
+        meter.add(res.backend or settings["backend"]["name"], res)
         record = {"study": study, "layers": layers, "spacing_nm": spacing_nm, "energy_eV": res.energy_eV,
                   "converged": res.converged, "n_ionic_steps": res.n_ionic_steps, "structure": res.structure,
-                  "fill_wf_id": None}
+                  "fill_wf_id": None, "cost": meter.as_dict()}
         if not fill:  # the spacing alone (the whole-study command fills its own cavities)
             coll.replace_one({"study": study, "layers": layers}, record, upsert=True)
             checkpoint(lp)

@@ -63,6 +63,9 @@ class NebResult:
     initial_band_eV: list[float] = field(default_factory=list)
     """The first (unsplit) band's image energies relative to its initial state."""
     initial_hop_distance_A: float = 0.0
+    cost: dict = field(default_factory=dict)
+    """What the NEB spent, per backend name: ``evaluations`` (energy+force calls counted on every
+    image's calculator and in the end-point relaxations), ``relaxations``, ``single_points``, ``wall_s``."""
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -84,12 +87,24 @@ def hop_end_points(spacing_nm: float, supercell=(4, 4)) -> tuple[Atoms, Atoms]:
     return add_guest(host, [c0[0], c0[1], z]), add_guest(host, [c1[0], c1[1], z])
 
 
-def _band(ini: Atoms, fin: Atoms, n_images: int, backend):
+def _counted(calc, counter: list[int]):
+    """``calc`` with every calculation it really does (not a cached answer) counted in ``counter[0]``."""
+    inner = calc.calculate
+
+    def calculate(*args, **kwargs):
+        counter[0] += 1
+        return inner(*args, **kwargs)
+
+    calc.calculate = calculate
+    return calc
+
+
+def _band(ini: Atoms, fin: Atoms, n_images: int, backend, counter: list[int] | None = None):
     from ase.mep import NEB
 
     images = [ini.copy()] + [ini.copy() for _ in range(n_images)] + [fin.copy()]
     for im in images:
-        im.calc = backend.factory()
+        im.calc = backend.factory() if counter is None else _counted(backend.factory(), counter)
     neb = NEB(images, climb=False, allow_shared_calculator=False, method="improvedtangent")
     neb.interpolate(method="idpp")
     return images, neb
@@ -155,17 +170,27 @@ def orifice_hop_neb(
     check_range("spacing_nm", spacing_nm, 0.30, 5.0, "nm")
     check_int("n_images", n_images, 1, 30)
     check_range("fmax_eV_A", fmax_eV_A, 0.0, 5.0, "eV/A", lo_inclusive=False)
+    from nafill.workflows.engine.ladder import CostMeter
+
     t0 = time.perf_counter()
+    meter = CostMeter()
+    calls = [0]  # energy+force calls of the band images
+
+    def relax(atoms):
+        r = backend.relax(atoms, fmax_eV_A=fmax_eV_A / 5, max_steps=max_steps)
+        meter.add(backend.name, r)
+        return r.atoms()
+
     a0, a1 = end_points if end_points is not None else hop_end_points(spacing_nm, supercell)
-    ini = backend.relax(a0, fmax_eV_A=fmax_eV_A / 5, max_steps=max_steps).atoms()
-    fin = backend.relax(a1, fmax_eV_A=fmax_eV_A / 5, max_steps=max_steps).atoms()
+    ini = relax(a0)
+    fin = relax(a1)
     na = _na_index(ini)
     initial_hop = _na_distance(ini, fin, na)
     n_steps = 0
     splits: list[dict] = []
     initial_band: list[float] = []
     for _ in range(max_splits + 1):
-        images, neb = _band(ini, fin, n_images, backend)
+        images, neb = _band(ini, fin, n_images, backend, calls)
         opt = FIRE(neb, logfile=None)
         opt.run(fmax=fmax_eV_A, steps=max_steps)
         n_steps += int(opt.nsteps)
@@ -175,14 +200,14 @@ def orifice_hop_neb(
         k = _intermediate_minimum(e, split_tol_eV)
         if k is None:
             break
-        mid = backend.relax(images[k], fmax_eV_A=fmax_eV_A / 5, max_steps=max_steps).atoms()
+        mid = relax(images[k])
         d_ini, d_fin = _na_distance(ini, mid, na), _na_distance(mid, fin, na)
         if min(d_ini, d_fin) < 0.3:  # it relaxed back into an end point: nothing to split
             break
         splits.append({"image": int(k), "energy_eV": float(e[k] - e[0]), "hop_A": d_ini, "rest_A": d_fin})
         fin = mid
     # the adjacent hop: a loose plain band, then the climb
-    images, neb = _band(ini, fin, n_images, backend)
+    images, neb = _band(ini, fin, n_images, backend, calls)
     opt = FIRE(neb, logfile=None)
     opt.run(fmax=2 * fmax_eV_A, steps=max_steps)
     n_steps += int(opt.nsteps)
@@ -203,6 +228,10 @@ def orifice_hop_neb(
     fmax = float(np.linalg.norm(forces.reshape(-1, 3), axis=1).max()) if forces.size else 0.0
     moved = float(np.linalg.norm(images[ci].positions[na] - start))
     highest = int(np.argmax(energies[1:-1])) + 1 == ci
+    cost = meter.as_dict()
+    mine = cost.setdefault(backend.name, {"evaluations": 0, "relaxations": 0, "single_points": 0, "wall_s": 0.0})
+    mine["evaluations"] = int(mine["evaluations"]) + calls[0]
+    mine["wall_s"] = round(time.perf_counter() - t0, 6)  # the whole NEB, band included
     return NebResult(
         spacing_nm=float(spacing_nm),
         barrier_eV=float(rel.max()),
@@ -223,6 +252,7 @@ def orifice_hop_neb(
         splits=splits,
         initial_band_eV=initial_band,
         initial_hop_distance_A=initial_hop,
+        cost=cost,
     )
 
 

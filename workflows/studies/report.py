@@ -17,6 +17,7 @@ from nafill.analysis.profile import STRICT_RULE, study_rule
 from nafill.analysis.report import _clean
 from nafill.io import atomic_write_text
 from nafill.workflows.engine.documents import FillingPath
+from nafill.workflows.studies.cost import study_cost
 
 FIGURES = ("spacing", "cavities", "barrier_valence", "orifices", "connected", "neb")
 """Figure ids, in page order (every one is on the page, with a note when its step did not run)."""
@@ -28,9 +29,13 @@ DISCLAIMER = ("This table compares the chosen backend's numbers with the publish
 
 def _fill_row(rec, settings) -> dict[str, Any]:
     part = rec["part"]
-    row = {"label": part["label"], "size_nm": max(part["sizes_nm"]), "sizes_nm": part["sizes_nm"],
+    layers = part.get("layers")
+    size = max(part["sizes_nm"])
+    row = {"label": part["label"], "size_nm": size, "sizes_nm": part["sizes_nm"],
            "state": rec["state"], "error": rec.get("error"), "wf_id": rec.get("wf_id"), "run_dir": rec.get("run_dir"),
-           "profile": None}
+           "profile": None, "layers": layers,
+           # the published cavity this one stands for: by size, or (cavities from step 1) by layer count
+           "published_size_nm": PUBLISHED["spacings_nm"].get(layers, size) if layers else size}
     if rec.get("path") and rec["path"].get("steps"):
         row["profile"] = profile_row(FillingPath.from_dict(rec["path"]), settings.assumed_valence,
                                      settings.mass_convention, settings.sharp_rise_V)
@@ -130,13 +135,14 @@ def build_report(records, settings, wall_s: float | None = None) -> tuple[dict[s
         "claims": claims(tables),
         "claims_note": DISCLAIMER,
         "figures": list(FIGURES),
+        "cost": study_cost(records),
     }
     valence_note = (f"no Bader charges from backend {settings.calculator!r}:\n"
                     f"mAh/g assume {settings.assumed_valence:.2f} e/Na")
     pngs = {
         "spacing": figs.fig_spacing(tables["spacing"] or [{"layers": k, "published_nm": v, "spacing_nm": None}
                                                           for k, v in PUBLISHED["spacings_nm"].items()]),
-        "cavities": figs.fig_cavities(tables["cavities"], {1.82: PUBLISHED["practical_1.82"]}),
+        "cavities": figs.fig_cavities(tables["cavities"], {1.82: PUBLISHED["practical_1.82"]}),  # by published size
         "barrier_valence": figs.fig_barrier_valence(tables["cavities"], tables["barrier_fit"], valence_note),
         "orifices": figs.fig_orifices(tables["orifices"], PUBLISHED["orifice_favourable_nm"]),
         "connected": figs.fig_connected(tables["connected"]),
@@ -154,7 +160,9 @@ CAPTIONS = {
                        "valence of the stored Na.",
     "orifices": "Orifice fills: H(x) per spacing, and the first Na's H against spacing beside the published "
                 "favourable range (grey band).",
-    "connected": "Pre-nucleation: each connected pore (narrow section first) against its wide section alone.",
+    "connected": "Pre-nucleation: each connected pore, filled narrow first (the narrowest section that is not full "
+                 "takes the next Na), against its wide section alone; the grey dotted line marks where the narrow "
+                 "section was full and the next section opened.",
     "neb": "Na diffusion through the orifice: barrier against spacing (published values as black open squares) "
            "and each NEB energy profile.",
 }
@@ -182,7 +190,7 @@ def render_html(doc: dict[str, Any], pngs: dict[str, bytes]) -> str:
     parts.append(f"<h1>nafill closed-pore study: backend <code>{_e(doc['calculator'])}</code></h1>")
     parts.append(f"<p>nafill {_e(doc['nafill_version'])}, {_e(doc['created'])}; "
                  f"{'reduced (CI) settings; ' if s.get('reduced') else ''}steps: {_e(', '.join(s['steps']))}; "
-                 f"wall time {_e(round(doc['wall_s'] or 0))} s. Numbers: <code>report.json</code>; "
+                 f"this command's wall time {_e(round(doc['wall_s'] or 0))} s (what every part spent: the Cost section). Numbers: <code>report.json</code>; "
                  f"every fill's run folder under <code>runs/</code>.</p>")
     parts.append(f"<div class='note'><b>What the claims table is.</b> {_e(doc['claims_note'])}</div>")
     failed = doc["tables"].get("failed") or []
@@ -231,6 +239,30 @@ def render_html(doc: dict[str, Any], pngs: dict[str, bytes]) -> str:
                      + ".</p><table><tr><th>cavity (nm)</th><th>nucleation</th><th>barrier (eV)</th><th>n* (Na)</th>"
                        "<th>practical, strict (Na)</th><th>practical, study (Na)</th><th>theoretical (Na)</th>"
                        "<th>practical, study (mAh/g)</th><th>fill stopped because</th></tr>" + "".join(trs) + "</table>")
+    # the bill: estimate beside what was spent
+    cost = doc.get("cost")
+    if cost:
+        trs = []
+        for r in cost["parts"]:
+            est = r["estimated"]
+            per = "<br>".join(f"{_e(name)}: {int(c['evaluations'])} calls, {int(c['relaxations'])} relax., "
+                              f"{int(c['single_points'])} s.p., {c['wall_s']:.0f} s" for name, c in r["measured"].items())
+            lr = r.get("launches") or {}
+            trs.append(f"<tr><td>{_e(r['part'])}</td><td>{_e(r['state'])}</td>"
+                       f"<td>{_e(est.get('evaluations'))} ({_e(est.get('evaluations_source'))})</td>"
+                       f"<td class='comp'>{r['measured_evaluations']}</td><td>{per or '-'}</td>"
+                       f"<td>{_e(lr.get('launches'))} / {_e(lr.get('fireworks'))}</td>"
+                       f"<td>{(lr.get('runtime_s') or 0):.0f}</td></tr>")
+        tot = "; ".join(f"{_e(name)}: {int(c['evaluations'])} energy+force calls, {int(c['relaxations'])} relaxations, "
+                        f"{int(c['single_points'])} single points, {c['wall_s']:.0f} s" for name, c in cost["total"].items())
+        lr = cost["launches"]
+        parts.append("<h2>Cost: estimated before the run, measured after it</h2>"
+                     f"<p><b>Spent:</b> {cost['total_evaluations']} energy+force calls ({tot or 'nothing yet'}); "
+                     f"{lr['launches']} FireWorks launch(es) of {lr['fireworks']} Firework(s), {lr['runtime_s']:.0f} s "
+                     f"of launch time. {_e(cost['note'])}</p>"
+                     "<table><tr><th>part</th><th>state</th><th>estimated E+F calls (source)</th>"
+                     "<th>measured E+F calls</th><th>measured, per backend</th><th>launches / Fireworks</th>"
+                     "<th>launch time (s)</th></tr>" + "".join(trs) + "</table>")
     # definitions
     defs = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in doc["definitions"].items())
     parts.append(f"<h2>Definitions and rules</h2><table>{defs}</table>")

@@ -3,14 +3,23 @@
 A study is a set of *parts*, each one FireWorks workflow on the embedded or a real LaunchPad:
 
 * ``spacing``: relax 2..7 bcc Na layers between the walls (walls and Na free), one workflow;
-* ``cavities``: fill each cavity (default the published 0.82 ... 2.18 nm) to its practical limit
+* ``cavities``: fill each cavity (default the published 0.82 ... 2.18 nm; with
+  ``cavity_source="found"`` the spacings step 1 found for each layer count) to its practical limit
   plus a margin (the stop rule ``stop_sharp_rise_V`` / ``stop_margin`` of the policy, capped at
   the theoretical capacity or ``cavity_max_na``);
 * ``orifices``: fill each orifice spacing (0.375 ... 0.70 nm) to its capacity;
-* ``connected``: each connected pore (narrow section first) and its isolated counterpart (the
-  widest section alone; shared with ``cavities`` when the size is the same);
+* ``connected``: each connected pore, filled narrow first (``fill_order="narrow-first"``: the next
+  Na goes to the narrowest section that is not yet full, see :mod:`nafill.workflows.engine.order`),
+  and its isolated counterpart (the widest section alone; shared with ``cavities`` when the size is
+  the same);
 * ``neb``: the orifice diffusion barrier at each spacing (adjacent minima, climbing image);
 * ``capacities``: no workflow of its own: Na counts and mAh/g of the cavity fills (needs them).
+
+With ``cavity_source="found"`` the cavity fills are planned once step 1 has finished: the command
+runs the spacing workflow first, reads its relaxed spacings from the LaunchPad and then submits one
+fill per spacing (until then they are listed as *waiting for step 1*; with ``--submit-only`` run the
+command again once step 1 is done). The spacings are stored on the LaunchPad, so a re-run plans the
+same fills and finds them.
 
 Every part has a deterministic key (host, backend, policy and the study folder): running the
 command again finds the workflows already submitted and does not resubmit them; FireWorks does
@@ -39,6 +48,7 @@ from nafill.structures.capacity import pore_capacity
 from nafill.structures.connected import connected_pore
 from nafill.structures.pores import cavity, orifice
 from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.studies.cost import NEB_CALLS_ASSUMED, RELAX_CALLS_ASSUMED, launch_record, record_cost
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +59,14 @@ PUBLISHED_ORIFICES_NM = (0.375, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70)
 PUBLISHED_CONNECTED_NM = ((0.5, 1.2), (0.5, 1.48), (0.5, 1.82), (1.2, 1.82))
 PUBLISHED_NEB_NM = (0.40, 0.45, 0.50, 0.55)
 
-RELAX_CALLS_ESTIMATE = 40
-"""Energy+force calls assumed per full relaxation in the bill (surrogates; a VASP relaxation is one job)."""
-NEB_CALLS_PER_IMAGE = 150
-"""Energy+force calls assumed per NEB image (the bill)."""
-
 STUDY_FILE = "study.json"
+
+CAVITY_SOURCES = ("published", "found")
+"""Where the cavity sizes come from: the published spacings (or ``cavities_nm``), or step 1's."""
+CAVITY_RANGE_NM = (0.6, 5.0)
+"""Cavity sizes the study fills, nm."""
+FOUND_DECIMALS = 3
+"""Found spacings are rounded to this many decimals of a nm before they name a cavity fill."""
 
 
 @dataclass
@@ -87,6 +99,9 @@ class StudySettings:
     (None: :data:`nafill.analysis.capacity.PUBLISHED_VALENCE`)."""
     mass_convention: str = "all-carbon"
     reduced: bool = False
+    cavity_source: str = "published"
+    """``published``: fill ``cavities_nm`` (default the published spacings); ``found``: fill the
+    spacings step 1 relaxed for ``layers`` (the spacing step then always runs)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,10 +130,12 @@ class StudySettings:
         unknown = [s for s in self.steps if s not in STEPS]
         if unknown or not self.steps:
             raise NafillInputError(f"only = {unknown or self.steps} must name steps among {', '.join(STEPS)}")
+        if self.cavity_source not in CAVITY_SOURCES:
+            raise NafillInputError(f"cavities = {self.cavity_source!r} must be one of {', '.join(CAVITY_SOURCES)}")
         for k in self.layers:
             check_int("layers", k, 1, 7)
         for s in self.cavities_nm:
-            check_range("cavities_nm", s, 0.6, 5.0, "nm")
+            check_range("cavities_nm", s, *CAVITY_RANGE_NM, "nm")
         for s in self.orifices_nm:
             check_range("orifices_nm", s, 0.30, 0.8, "nm")
         for s in self.neb_nm:
@@ -163,10 +180,21 @@ class Part:
     relaxations: int = 0
     single_points: int = 0
     calls: int = 0
-    """Estimated energy+force calls (see the bill)."""
+    """Estimated energy+force calls (see the bill and :mod:`nafill.workflows.studies.cost`)."""
+    calls_source: str = "assumed"
+    """``assumed`` (the stated calls per relaxation / NEB image) or ``measured`` (this study's rates)."""
     role: str = ""
     """``isolated`` / ``connected`` for the connected-pore step."""
     policy: dict[str, Any] = field(default_factory=dict)
+    layers: int | None = None
+    """Cavities from step 1's spacings: the Na layer count whose relaxed spacing this cavity is."""
+    error: str | None = None
+    """Why a part cannot run (kind ``skipped``), e.g. a found spacing outside the cavity range."""
+
+    @property
+    def waiting(self) -> bool:
+        """A cavity fill that waits for step 1's spacing (planned with the published one as a stand-in)."""
+        return self.kind == "waiting"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,52 +209,93 @@ def _key(tag: str, *bits: Any) -> str:
     return hashlib.sha256(json.dumps([tag, *bits], sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def fill_cost(policy: FillingPolicy, n_steps: int) -> tuple[int, int, int]:
-    """(relaxations, single points, energy+force calls) a fill of ``n_steps`` Na costs at most."""
+def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -> tuple[int, int, int]:
+    """(relaxations, single points, energy+force calls) of the fill's own backend that a fill of
+    ``n_steps`` Na costs at most. With a fidelity ladder (``screen_calculator``, resolved for
+    ``backend``) the search runs on the cheap backend and the fill's backend relaxes at most
+    ``screen_max`` candidates per step."""
+    from nafill.workflows.engine.ladder import resolve_screen
+
+    screen = resolve_screen(policy.screen_calculator, backend)
     relax = sp = calls = 0
     for n in range(1, n_steps + 1):
+        if screen:
+            relax += policy.screen_max
+            continue
         kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
-        if policy.screen_calculator is not None:
-            kept = policy.screen_keep
         extra = policy.refine_trials if 1 < n <= policy.refine_max_na else 0
         relax += kept + extra
-        if policy.prescreen is not None and policy.screen_calculator is None:
+        if policy.prescreen is not None:
             sp += policy.n_candidates
             calls += policy.n_candidates + min(policy.prescreen_pool, policy.n_candidates) * policy.prescreen_steps
-    calls += relax * RELAX_CALLS_ESTIMATE
+    calls += relax * RELAX_CALLS_ASSUMED
     return relax, sp, calls
 
 
-def plan_parts(settings: StudySettings, tag: str) -> list[Part]:
-    """The parts of a study (nothing is built on a LaunchPad here)."""
+def study_steps(settings: StudySettings) -> set[str]:
+    """The steps that run: ``--only`` plus what they need (capacities need the cavity fills, cavities
+    from step 1's spacings need step 1)."""
     steps = set(settings.steps)
     if "capacities" in steps:
         steps.add("cavities")
+    if "cavities" in steps and settings.cavity_source == "found":
+        steps.add("spacing")
+    return steps
+
+
+def plan_parts(settings: StudySettings, tag: str, found_nm: dict[int, float] | None = None) -> list[Part]:
+    """The parts of a study (nothing is built on a LaunchPad here).
+
+    ``found_nm``: step 1's relaxed spacings by layer count (cavities from step 1); a layer count
+    missing there gives a *waiting* part, billed with the published spacing as a stand-in.
+    """
+    steps = study_steps(settings)
+    found_nm = found_nm or {}
     backend = {"name": settings.calculator, "options": settings.calc_options}
     base = settings.base_policy()
     parts: list[Part] = []
     seen: set[str] = set()
 
-    def fill_part(step: str, kind_label: str, host, sizes, cap: int | None, stop: bool, role: str = "") -> None:
+    def fill_part(step: str, kind_label: str, host, sizes, cap: int | None, stop: bool, role: str = "",
+                  layers: int | None = None, waiting: bool = False) -> None:
         p = FillingPolicy.from_dict(base.as_dict())
+        if role == "connected":  # Na enters through the narrow part: it fills first (the mechanism)
+            p.fill_order = "narrow-first"
+            p.section_sharp_rise_V = settings.sharp_rise_V
         capacity = pore_capacity(host)
         p.max_na = min(capacity, cap) if cap is not None else capacity
         if stop:
             p.stop_sharp_rise_V = settings.sharp_rise_V
             p.stop_margin = settings.stop_margin
-        key = _key(tag, "fill", backend, sizes, p.as_dict())
+        key = _key(tag, "waiting", layers) if waiting else _key(tag, "fill", backend, sizes, p.as_dict())
         if key in seen:
             return
         seen.add(key)
-        relax, sp, calls = fill_cost(p, p.max_na)
-        parts.append(Part(key, step, "fill", kind_label, list(sizes), p.max_na, relax, sp, calls, role, p.as_dict()))
+        relax, sp, calls = fill_cost(p, p.max_na, settings.calculator)
+        parts.append(Part(key, step, "waiting" if waiting else "fill", kind_label, list(sizes), p.max_na, relax, sp,
+                          calls, role=role, policy=p.as_dict(), layers=layers))
 
     if "spacing" in steps:
         n = len(settings.layers)
         parts.append(Part(_key(tag, "spacing", backend, settings.layers, settings.spacing_fmax_eV_A), "spacing",
                           "spacing", f"spacing {'/'.join(map(str, settings.layers))} Na layers", [],
-                          relaxations=n, calls=n * 4 * RELAX_CALLS_ESTIMATE))
-    if "cavities" in steps:
+                          relaxations=n, calls=n * 4 * RELAX_CALLS_ASSUMED))
+    if "cavities" in steps and settings.cavity_source == "found":
+        for k in settings.layers:
+            s = found_nm.get(k)
+            if s is None:
+                stand_in = STANDARD_CAVITY_SPACINGS_NM.get(k, 1.0)
+                fill_part("cavities", f"cavity from {k} Na layers (waiting for step 1)", cavity(stand_in), [stand_in],
+                          settings.cavity_max_na, True, layers=k, waiting=True)
+            elif not CAVITY_RANGE_NM[0] <= s <= CAVITY_RANGE_NM[1]:
+                parts.append(Part(_key(tag, "skipped", k, s), "cavities", "skipped", f"cavity {s:g} nm ({k} layers)",
+                                  [s], layers=k, error=f"step 1 found {s:g} nm for {k} Na layers, outside the "
+                                                       f"cavity range {CAVITY_RANGE_NM[0]}-{CAVITY_RANGE_NM[1]} nm"))
+            else:
+                s = round(float(s), FOUND_DECIMALS)
+                fill_part("cavities", f"cavity {s:g} nm ({k} layers)", cavity(s), [s], settings.cavity_max_na, True,
+                          layers=k)
+    elif "cavities" in steps:
         for s in settings.cavities_nm:
             fill_part("cavities", f"cavity {s:g} nm", cavity(s), [s], settings.cavity_max_na, True)
     if "orifices" in steps:
@@ -240,24 +309,59 @@ def plan_parts(settings: StudySettings, tag: str) -> list[Part]:
                       list(pair), settings.connected_max_na, False, "connected")
     if "neb" in steps:
         for s in settings.neb_nm:
-            calls = settings.neb_images * NEB_CALLS_PER_IMAGE * 2
+            calls = settings.neb_images * NEB_CALLS_ASSUMED * 2
             parts.append(Part(_key(tag, "neb", backend, s, settings.neb_images, settings.neb_fmax_eV_A), "neb", "neb",
                               f"orifice NEB {s:g} nm", [s], calls=calls))
     return parts
 
 
-def format_bill(parts: Sequence[Part], settings: StudySettings) -> str:
-    """What will run, before anything is submitted: fills, Na counts, expensive calls."""
+def apply_rates(parts: Sequence[Part], rates: dict[str, dict[str, float]] | None) -> None:
+    """Replace the assumed energy+force calls of each part by this study's measured rates where it
+    has some (:func:`nafill.workflows.studies.cost.measured_rates`)."""
+    for p in parts:
+        kind = "fill" if p.kind in ("fill", "waiting") else p.kind
+        rate = (rates or {}).get(kind)
+        if rate is None:
+            continue
+        units = {"fill": p.expected_na, "neb": 1, "spacing": p.relaxations}.get(kind, 0)
+        p.calls, p.calls_source = int(round(units * rate["per_unit"])), "measured"
+
+
+def format_bill(parts: Sequence[Part], settings: StudySettings, rates: dict[str, dict[str, float]] | None = None) -> str:
+    """What will run, before anything is submitted: fills, Na counts, relaxations, single points and
+    energy+force calls (from this study's measured rates where it has spent some, else assumed)."""
+    apply_rates(parts, rates)
     lines = [f"study with calculator {settings.calculator!r}: {len(parts)} workflow(s)",
              f"{'part':<32} {'kind':<8} {'Na (max)':>8} {'relaxations':>11} {'single pts':>10} {'E+F calls':>10}"]
     for p in parts:
+        mark = "" if p.calls_source == "measured" else "*"
         lines.append(f"{p.label[:32]:<32} {p.kind:<8} {p.expected_na or '-':>8} {p.relaxations:>11} "
-                     f"{p.single_points:>10} {p.calls:>10}")
+                     f"{p.single_points:>10} {str(p.calls) + mark:>10}")
+        if p.waiting:
+            lines.append(f"{'':<4}(billed with the published {p.sizes_nm[0]:g} nm until step 1 has relaxed "
+                         f"{p.layers} layers)")
+        if p.error:
+            lines.append(f"{'':<4}not run: {p.error}")
     tot = [sum(getattr(p, a) for p in parts) for a in ("relaxations", "single_points", "calls")]
     lines.append(f"{'total':<32} {'':<8} {sum(p.expected_na for p in parts):>8} {tot[0]:>11} {tot[1]:>10} {tot[2]:>10}")
-    lines.append("Upper bounds: fills stop earlier by their stop rule; one relaxation is one VASP job "
-                 f"(calls assume {RELAX_CALLS_ESTIMATE} ionic steps per relaxation, {NEB_CALLS_PER_IMAGE} per NEB image).")
+    lines.append("Upper bounds: fills stop earlier by their stop rule; one relaxation is one VASP job.")
+    unit = {"fill": "per Na step", "neb": "per NEB", "spacing": "per layer relaxation"}
+    measured = [f"{rate['per_unit']:.0f} {unit[k]} (over {rate['n']})" for k, rate in sorted((rates or {}).items())]
+    if measured:
+        lines.append("E+F calls measured in this study so far: " + "; ".join(measured) + ".")
+    if any(p.calls_source != "measured" for p in parts):
+        lines.append(f"* assumed (nothing measured yet): {RELAX_CALLS_ASSUMED} calls per relaxation, "
+                     f"{NEB_CALLS_ASSUMED} per NEB image; report.json's cost section has what was spent.")
     return "\n".join(lines)
+
+
+def format_spent(cost: dict[str, Any]) -> str:
+    """One paragraph: what the study has spent (measured), per backend, and its launches."""
+    per = "; ".join(f"{name}: {int(c['evaluations'])} E+F calls, {int(c['relaxations'])} relaxations, "
+                    f"{int(c['single_points'])} single points, {c['wall_s']:.0f} s" for name, c in cost["total"].items())
+    lr = cost["launches"]
+    return (f"spent (measured): {cost['total_evaluations']} energy+force calls ({per or 'nothing yet'}); "
+            f"{lr['launches']} launch(es) of {lr['fireworks']} Firework(s), {lr['runtime_s']:.0f} s of launch time")
 
 
 # ----------------------------------------------------------------------------- LaunchPad side
@@ -288,12 +392,32 @@ def _workflow_for(part: Part, settings: StudySettings, tag: str):
     return wf
 
 
+def found_spacings(lp, parts: Sequence[Part]) -> dict[int, float]:
+    """Step 1's relaxed spacings (nm) by Na layer count, as far as they are on the LaunchPad."""
+    from nafill.workflows.fireworks.launchpad import SPACINGS_COLLECTION
+    from nafill.workflows.fireworks.runner import find_workflow
+
+    part = next((p for p in parts if p.kind == "spacing"), None)
+    doc = None if part is None else find_workflow(lp, part.key)
+    if doc is None:
+        return {}
+    study = doc.get("metadata", {}).get("nafill_study")
+    return {int(d["layers"]): float(d["spacing_nm"]) for d in lp.db[SPACINGS_COLLECTION].find({"study": study})
+            if d.get("spacing_nm") is not None}
+
+
+def runnable(parts: Sequence[Part]) -> list[Part]:
+    """The parts that are workflows (not waiting for step 1, not skipped)."""
+    return [p for p in parts if p.kind in ("fill", "neb", "spacing")]
+
+
 def submit_parts(lp, parts: Sequence[Part], settings: StudySettings, tag: str) -> dict[str, int]:
-    """Add the parts not yet on the LaunchPad; return ``{key: wf_id}`` for every part."""
+    """Add the parts not yet on the LaunchPad; return ``{key: wf_id}`` for every part (parts that are
+    no workflow, waiting for step 1 or skipped, are left out)."""
     from nafill.workflows.fireworks.runner import find_workflow
 
     ids: dict[str, int] = {}
-    for part in parts:
+    for part in runnable(parts):
         doc = find_workflow(lp, part.key)
         if doc is None:
             wf = _workflow_for(part, settings, tag)
@@ -344,6 +468,16 @@ def collect(lp, parts: Sequence[Part], ids: dict[str, int], out_dir: Path,
     for part in parts:
         wf_id = ids.get(part.key)
         rec: dict[str, Any] = {"part": part.as_dict(), "wf_id": wf_id, "state": None, "error": (errors or {}).get(part.key)}
+        if part.waiting:
+            rec["state"] = "WAITING FOR STEP 1"
+            rec["error"] = (f"needs step 1's relaxed spacing for {part.layers} Na layers "
+                            "(re-run the command once the spacing workflow has finished)")
+            out.append(rec)
+            continue
+        if part.kind == "skipped":
+            rec["state"], rec["error"] = "NOT RUN", part.error
+            out.append(rec)
+            continue
         if wf_id is None:
             rec["state"] = "NOT SUBMITTED"
             out.append(rec)
@@ -370,9 +504,12 @@ def collect(lp, parts: Sequence[Part], ids: dict[str, int], out_dir: Path,
             study = wf["metadata"].get("nafill_study")
             docs = lp.db[SPACINGS_COLLECTION].find({"study": study})
             rec["spacings"] = sorted(({"layers": d["layers"], "spacing_nm": d["spacing_nm"],
-                                       "converged": d.get("converged")} for d in docs), key=lambda d: d["layers"])
+                                       "converged": d.get("converged"), "n_ionic_steps": d.get("n_ionic_steps"),
+                                       "cost": d.get("cost")} for d in docs), key=lambda d: d["layers"])
         if rec["state"] == "FIZZLED" and not rec["error"]:
             rec["error"] = _fizzle_reason(lp, wf)
+        rec["cost"], rec["cost_source"] = record_cost(rec)
+        rec["launches"] = launch_record(lp, wf_id)
         out.append(rec)
     return out
 
@@ -407,6 +544,7 @@ def run_study(settings: StudySettings, out_dir, launchpad_file=None, run: bool =
     shows what is finished so far (run the command again later to refresh it).
     """
     from nafill.workflows.fireworks.launchpad import describe_launchpad, open_launchpad
+    from nafill.workflows.studies.cost import measured_rates, study_cost
     from nafill.workflows.studies.report import write_report
 
     t0 = time.perf_counter()
@@ -414,19 +552,37 @@ def run_study(settings: StudySettings, out_dir, launchpad_file=None, run: bool =
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = study_tag(out_dir)
-    parts = plan_parts(settings, tag)
-    echo(format_bill(parts, settings))
-    with open_launchpad(launchpad_file, store=store) as lp:
-        ids = submit_parts(lp, parts, settings, tag)
-        echo(f"workflows on {describe_launchpad(lp)}: " + ", ".join(str(ids[p.key]) for p in parts))
+    found = settings.cavity_source == "found"
+
+    def write_plan(parts, ids) -> None:
         atomic_write_text(out_dir / STUDY_FILE, json.dumps(
-            {"tag": tag, "settings": settings.as_dict(), "parts": [dict(p.as_dict(), wf_id=ids[p.key]) for p in parts]},
-            indent=1))
+            {"tag": tag, "settings": settings.as_dict(),
+             "parts": [dict(p.as_dict(), wf_id=ids.get(p.key)) for p in parts]}, indent=1))
+
+    with open_launchpad(launchpad_file, store=store) as lp:
+        parts = plan_parts(settings, tag, found_spacings(lp, plan_parts(settings, tag)) if found else None)
+        echo(format_bill(parts, settings, measured_rates(lp, tag)))
+        ids = submit_parts(lp, parts, settings, tag)
+        echo(f"workflows on {describe_launchpad(lp)}: " + ", ".join(str(ids.get(p.key, "waiting")) for p in parts))
+        write_plan(parts, ids)
         errors: dict[str, str] = {}
         if run:
             echo("running (kill and re-run the same command to resume):")
-            errors = run_parts(lp, parts, ids, out_dir / "launches", echo)
+            done: set[str] = set()
+            if any(p.waiting for p in parts):  # step 1 first, then the cavities at its spacings
+                first = [p for p in parts if p.kind == "spacing"]
+                errors.update(run_parts(lp, first, ids, out_dir / "launches", echo))
+                done |= {p.key for p in first}
+                parts = plan_parts(settings, tag, found_spacings(lp, parts))
+                new = [p for p in runnable(parts) if p.key not in ids]
+                if new:
+                    echo("step 1 done; cavities at its spacings:\n" + format_bill(new, settings, measured_rates(lp, tag)))
+                    ids.update(submit_parts(lp, new, settings, tag))
+                    write_plan(parts, ids)
+            errors.update(run_parts(lp, [p for p in runnable(parts) if p.key not in done], ids,
+                                    out_dir / "launches", echo))
         records = collect(lp, parts, ids, out_dir, errors)
+    echo(format_spent(study_cost(records)))
     doc = None
     if report:
         doc = write_report(records, settings, out_dir, wall_s=time.perf_counter() - t0)

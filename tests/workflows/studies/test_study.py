@@ -14,7 +14,9 @@ import pytest
 
 from nafill.workflows.fireworks.launchpad import open_launchpad
 from nafill.workflows.studies.report import FIGURES
-from nafill.workflows.studies.study import StudySettings, format_bill, plan_parts
+from nafill.workflows.engine.policy import FillingPolicy
+from nafill.workflows.studies.cost import RELAX_CALLS_ASSUMED
+from nafill.workflows.studies.study import StudySettings, fill_cost, format_bill, plan_parts
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -51,8 +53,14 @@ def test_bill_and_plan_reduced():
     assert "connected 0.5+1.2 nm" in labels and "cavity 1.2 nm" in labels  # the pair and its isolated cavity
     cav = next(p for p in parts if p.label == "cavity 1.82 nm")
     assert cav.expected_na == 8 and cav.policy["stop_sharp_rise_V"] == 0.25
+    assert (cav.relaxations, cav.single_points) == (16, 96)  # 8 steps x (prescreen 2), 12 single points each
     bill = format_bill(parts, s)
-    assert "relaxations" in bill and "total" in bill
+    assert "relaxations" in bill and "total" in bill and "assumed (nothing measured yet)" in bill
+    # with a fidelity ladder the fill's backend relaxes at most screen_max per step, no single points
+    assert fill_cost(FillingPolicy(), 3, "vasp") == (9, 0, 9 * RELAX_CALLS_ASSUMED)
+    # measured rates replace the assumption
+    format_bill(parts, s, {"fill": {"per_unit": 10.0, "n": 5}})
+    assert cav.calls == 80 and cav.calls_source == "measured"
     full = plan_parts(StudySettings().validate(), "tag")
     assert sum(p.step == "cavities" for p in full) == 6 and sum(p.step == "neb" for p in full) == 4
     # keys are stable (resume) and change with the study folder
@@ -111,6 +119,15 @@ def test_reduced_study_kill_resume_and_report(store, tmp_path):
         ("at least", "1", "2", "3", "4", "5", "6", "7", "8"))
     assert "not a validation" in doc["claims_note"]
     assert doc["tables"]["neb"][0]["climbed"]
+    # the bill says what was spent: measured from the parts' records, launches from the launch records
+    cost = doc["cost"]
+    assert cost["total_evaluations"] == sum(r["measured_evaluations"] for r in cost["parts"]) > 0
+    neb_cost = next(r for r in cost["parts"] if r["kind"] == "neb")
+    assert neb_cost["measured_evaluations"] > 0 and "counted" in neb_cost["measured_source"]
+    assert all(r["measured_evaluations"] > 0 for r in cost["parts"])
+    assert cost["launches"]["fireworks"] == len(after)
+    assert cost["launches"]["launches"] >= cost["launches"]["fireworks"]  # the killed launch counts too
+    assert "spent (measured)" in done.stdout
     cav = {r["size_nm"]: r for r in doc["tables"]["cavities"]}
     assert set(cav) == {1.19, 1.82}
     cap = cav[1.82]["profile"]["capacity"]
