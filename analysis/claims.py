@@ -9,9 +9,13 @@ Readings used (stated in every report):
 
 * practical capacity: the study reading (:func:`nafill.analysis.profile.study_practical_capacity`);
 * nucleation barrier: :func:`nafill.analysis.profile.nucleation_barrier` (tol 0.05 eV);
-* "the barrier turns negative" (connected pores): the highest H the path crosses before it
-  reaches its deepest point, ``peak_H = max_{x <= x_min} H(x)`` with ``x_min`` the last global
-  minimum of H; negative means the pore fills to its deepest state without ever crossing H > 0.
+* "the barrier turns negative" (connected pores): the highest H the growth in the wide part
+  crosses before it nucleates. For a narrow-first fill (the study's), the growth starts where the
+  widest section opened (x0): ``peak_H`` is the running maximum of H from x0 until H first falls
+  more than 0.05 eV below it (nucleation); if H never falls within the run, ``peak_H`` is only a
+  lower bound, which decides "positive" once it is above 0 and leaves "negative" undecided. For a
+  fill without a fill order: ``peak_H = max_{x <= x_min} H(x)`` with ``x_min`` the last global
+  minimum of H. Negative means the pore fills without ever crossing H > 0.
 """
 
 from __future__ import annotations
@@ -55,6 +59,34 @@ def peak_before_minimum(h) -> float | None:
     return float(h[: k + 1].max())
 
 
+GROWTH_RULE = ("peak_H = highest H of the growth in the widest part (from where it opened, narrow first) until H "
+               "falls by > 0.05 eV (nucleation); a lower bound if it never falls; negative = peak_H < 0")
+MINIMUM_RULE = "peak_H = max H before the path's deepest point; negative = peak_H < 0"
+
+
+def growth_peak(h, n, opened, tol_eV: float = 0.05) -> dict[str, Any]:
+    """``peak_H`` of a connected-pore path (see the module docstring): ``{"peak_H_eV", "lower_bound",
+    "decided", "from_na", "rule"}``; ``opened`` is :func:`sections_opened` of the path."""
+    h = np.asarray(h, float)
+    wide = [o for o in (opened or []) if o.get("spacing_nm") is not None]
+    out = {"peak_H_eV": None, "lower_bound": True, "decided": False, "from_na": None, "rule": GROWTH_RULE}
+    if not len(h):
+        return out
+    if not wide:
+        return dict(out, peak_H_eV=peak_before_minimum(h), lower_bound=False, decided=True, rule=MINIMUM_RULE)
+    if len(wide) < 2:  # the narrow part never filled: no growth in a wider part yet
+        return dict(out, peak_H_eV=float(h.max()))
+    x0 = int(wide[-1]["n_na"])  # the Na that opened the widest section reached so far
+    k0 = int(np.searchsorted(np.asarray(n, int), x0))
+    peak = float(h[k0 - 1]) if k0 > 0 else 0.0
+    for v in h[k0:]:
+        if v < peak - tol_eV:  # nucleated: the barrier is known
+            return dict(out, peak_H_eV=peak, lower_bound=False, decided=True, from_na=x0)
+        peak = max(peak, float(v))
+    # no nucleation within the run: a lower bound, which decides "positive" once it is above 0
+    return dict(out, peak_H_eV=peak, decided=peak > 0, from_na=x0)
+
+
 def profile_row(path: FillingPath, valence: float, mass_convention: str = "all-carbon",
                 sharp_rise_V: float = 0.25) -> dict[str, Any]:
     """One fill's profile, barrier and both capacity readings (JSON-safe)."""
@@ -64,7 +96,7 @@ def profile_row(path: FillingPath, valence: float, mass_convention: str = "all-c
     nuc = nucleation_barrier(h, n)
     cap = capacity_report(path, mass_convention, default_valence=valence, sharp_rise_V=sharp_rise_V)
     bader = [s.get("na_bader_valence") for s in path.steps if s.get("na_bader_valence") is not None]
-    return {
+    row = {
         "n_na": n, "H_eV": h, "step_voltage_V": v,
         "nucleation": nuc.as_dict(),
         "peak_H_eV": peak_before_minimum(h),
@@ -76,6 +108,11 @@ def profile_row(path: FillingPath, valence: float, mass_convention: str = "all-c
         "finished": bool(path.state.get("finished")),
         "sections_opened": sections_opened(path.steps),
     }
+    if row["sections_opened"]:
+        g = growth_peak(h, n, row["sections_opened"])
+        row.update(peak_H_eV=g["peak_H_eV"], peak_H_decided=g["decided"], peak_H_lower_bound=g["lower_bound"],
+                   peak_H_rule=g["rule"], growth_from_na=g["from_na"])
+    return row
 
 
 def sections_opened(steps) -> list[dict[str, Any]]:
@@ -194,21 +231,27 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
     conn = {tuple(r["sizes_nm"]): r for r in tables.get("connected", [])}
     for pair, negative in PUBLISHED["connected_negative"].items():
         r = conn.get(pair)
-        peak = r["connected"]["peak_H_eV"] if r and r.get("connected") else None
+        con = (r or {}).get("connected") or {}
+        peak = con.get("peak_H_eV")
+        decided = con.get("peak_H_decided", True)
         iso = r["isolated"]["peak_H_eV"] if r and r.get("isolated") else None
-        text = "-" if peak is None else (f"peak H {peak:+.2f} eV ({'negative' if peak < 0 else 'positive'}); "
-                                         f"isolated {_num(iso, '+.2f', ' eV')}")
+        sign = "negative" if peak is not None and peak < 0 else "positive"
+        text = "-" if peak is None else (
+            f"peak H {'>= ' if con.get('peak_H_lower_bound') else ''}{peak:+.2f} eV "
+            f"({sign if decided else 'undecided: no nucleation in the wide part within the run'})"
+            + (f", wide part from Na {con['growth_from_na']}" if con.get("growth_from_na") else "")
+            + f"; isolated {_num(iso, '+.2f', ' eV')}")
         label = "+".join(f"{x:g}" for x in pair)
         out.append(_claim(f"pre-nucleation, {label} nm: barrier turns negative", "yes" if negative else "no", text,
-                          None if peak is None else (peak < 0) == negative,
-                          "peak_H = max H before the path's deepest point; negative = peak_H < 0"))
+                          None if peak is None or not decided else (peak < 0) == negative,
+                          con.get("peak_H_rule") or MINIMUM_RULE))
     # -- diffusion barriers
     neb = {round(r["spacing_nm"], 3): r for r in tables.get("neb", [])}
     for s, pub in PUBLISHED["neb_eV"].items():
         r = neb.get(round(s, 3))
         rule = (f"computed < {NEGLIGIBLE_EV} eV" if pub == 0 else
                 f"|computed - published| <= max({NEB_TOL_EV} eV, {NEB_TOL_REL:.0%})")
-        if r is None:
+        if r is None or r.get("barrier_eV") is None:  # not run, or not finished (a partial study)
             out.append(_claim(f"Na diffusion barrier at {s:.2f} nm", "negligible" if pub == 0 else f"{pub:.2f} eV", "-",
                               None, rule))
             continue

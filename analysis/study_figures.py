@@ -195,7 +195,7 @@ def fig_orifices(rows, favourable_nm=(0.39, 0.70)) -> bytes:
 @_styled
 def fig_connected(rows) -> bytes:
     """Isolated against connected H(x) for every pair."""
-    fig, axes = _grid(max(len(rows), 1), ncols=2, w=5.6)
+    fig, axes = _grid(max(len(rows), 1), ncols=2, w=5.6, h=4.8)
     if not rows:
         _empty(axes[0], "no connected pore")
     for ax, r in zip(axes, rows):
@@ -205,7 +205,7 @@ def fig_connected(rows) -> bytes:
             if p and p["n_na"]:
                 ax.plot([0] + p["n_na"], [0.0] + p["H_eV"], style, ms=3, color=color,
                         label=f"{key} ({'cavity ' + format(max(r['sizes_nm']), 'g') if key == 'isolated' else label} nm), "
-                              f"peak H {p['peak_H_eV']:+.2f} eV")
+                              f"peak H {'>= ' if p.get('peak_H_lower_bound') else ''}{p['peak_H_eV']:+.2f} eV")
         con = r.get("connected") or {}
         for k, opened in enumerate((con.get("sections_opened") or [])[1:]):
             where = opened["spacing_nm"]
@@ -218,8 +218,8 @@ def fig_connected(rows) -> bytes:
         _integer_x(ax)
         pub = r.get("published_negative")
         ax.set_title(f"{label} nm" + ("" if pub is None else f" (published: barrier {'negative' if pub else 'positive'})"))
-        if ax.lines:
-            ax.legend(fontsize=LEGEND - 1, framealpha=0.9)
+        if ax.lines:  # under the axes, as for the cavities: inside it would hide the profiles
+            ax.legend(fontsize=LEGEND - 1, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
         else:
             _empty(ax, f"{label} nm: {r.get('error') or 'not computed'}")
     return _png(fig)

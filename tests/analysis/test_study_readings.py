@@ -137,3 +137,30 @@ def test_sections_opened_and_connected_figure():
             "sections_opened": sections_opened(steps)}
     png = fig_connected([{"sizes_nm": [0.5, 1.2], "connected": prof, "isolated": None, "published_negative": True}])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_claims_of_a_partial_study_with_an_unfinished_neb():
+    # a study stopped before its NEB ran: the row exists without a barrier; the claim is "not computed"
+    tables = {"neb": [{"spacing_nm": 0.40, "state": "READY", "barrier_eV": None, "published_eV": 0.55}]}
+    row = next(c for c in claims(tables) if c["claim"] == "Na diffusion barrier at 0.40 nm")
+    assert row["computed"] == "-" and row["agrees"] is None and row["rule"]
+
+
+def test_growth_peak_of_narrow_first_fills():
+    from nafill.analysis.claims import GROWTH_RULE, MINIMUM_RULE, growth_peak
+
+    opened = [{"n_na": 1, "spacing_nm": 0.5}, {"n_na": 4, "spacing_nm": 1.82}]
+    n = [1, 2, 3, 4, 5, 6, 7]
+    # the orifice takes 3 Na (H falls), the cavity then climbs to +0.4 and nucleates: positive, decided
+    g = growth_peak([-0.2, -0.4, -0.6, -0.3, 0.1, 0.4, 0.2], n, opened)
+    assert g["peak_H_eV"] == pytest.approx(0.4) and g["decided"] and not g["lower_bound"] and g["from_na"] == 4
+    # the same growth staying below 0 until it nucleates: negative (the deepest point before it is ignored)
+    g = growth_peak([-0.2, -0.4, -0.6, -0.5, -0.3, -0.2, -0.6], n, opened)
+    assert g["peak_H_eV"] == pytest.approx(-0.2) and g["decided"] and g["rule"] == GROWTH_RULE
+    # no nucleation yet: a lower bound; above 0 it decides "positive", below 0 nothing
+    assert growth_peak([-0.2, -0.4, -0.6, -0.3, 0.1, 0.4, 0.5], n, opened)["decided"] is True
+    g = growth_peak([-0.2, -0.4, -0.6, -0.5, -0.45, -0.4, -0.35], n, opened)
+    assert g["lower_bound"] and not g["decided"]
+    # the narrow part never filled: undecided; an energy-order fill: the old reading
+    assert not growth_peak([-0.2, -0.4], [1, 2], opened[:1])["decided"]
+    assert growth_peak([0.3, -0.5, -0.2], [1, 2, 3], [])["rule"] == MINIMUM_RULE

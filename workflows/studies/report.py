@@ -105,7 +105,10 @@ def definitions(settings) -> dict[str, str]:
         "mAh_g": f"Q = x v F / (3.6 M_host), M_host = {settings.mass_convention} carbon of the model; v = average Bader "
                  f"valence when the backend gives it, else the assumed {settings.assumed_valence:.2f} e/Na "
                  "(the published 501 mAh/g for 16 Na over 64 C implies 0.90 e/Na)",
-        "peak_H": "connected pores: highest H crossed before the path's deepest point; 'barrier negative' = peak_H < 0",
+        "peak_H": "connected pores (filled narrow first): highest H the growth in the widest part crosses, from where "
+                  "that part opened until H falls by > 0.05 eV (nucleation); a lower bound if it never falls (then it "
+                  "decides 'positive' once above 0, and nothing below 0); 'barrier negative' = peak_H < 0. Isolated "
+                  "cavities and fills without a fill order: highest H before the path's deepest point",
         "diffusion_barrier": "climbing-image NEB of one Na between adjacent relaxed minima (the band is cut at any "
                              "intermediate minimum); barrier = highest image - initial state",
         "stop_rule": f"cavity and orifice fills stop {settings.stop_margin} step(s) after the sharp rise that decides "
