@@ -92,19 +92,24 @@ class ProcessLock:
             return
         fh = held[0]
         del _HELD[os.path.realpath(self.path)]
-        with contextlib.suppress(OSError):
-            fh.seek(0)
-            fh.truncate()
-            fh.flush()
-        with contextlib.suppress(OSError):
-            fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
-        fh.close()
+        _unlock(fh)
 
     def __enter__(self) -> ProcessLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _unlock(fh) -> None:
+    """Clear the holder's PID from the lock file, release the lock and close the file."""
+    with contextlib.suppress(OSError):
+        fh.seek(0)
+        fh.truncate()
+        fh.flush()
+    with contextlib.suppress(OSError):
+        fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+    fh.close()
 
 
 def held_by_me(path) -> bool:
@@ -123,13 +128,7 @@ def lent(lock: ProcessLock):
         yield
         return
     fh, depth = held
-    with contextlib.suppress(OSError):
-        fh.seek(0)
-        fh.truncate()
-        fh.flush()
-    with contextlib.suppress(OSError):
-        fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
-    fh.close()
+    _unlock(fh)
     try:
         yield
     finally:

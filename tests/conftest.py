@@ -24,3 +24,12 @@ def _isolated_nafill_dirs(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty embedded LaunchPad store of this test (``NAFILL_LAUNCHPAD_STORE``), no MongoDB file."""
+    path = tmp_path / "store.json"
+    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(path))
+    monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
+    return path

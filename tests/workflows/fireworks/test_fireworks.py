@@ -19,15 +19,6 @@ from nafill.workflows.fireworks.launchpad import open_launchpad
 from nafill.workflows.fireworks.runner import export_run, path_document, run_launchpad, workflow_status
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    """A fresh embedded store for each test."""
-    path = tmp_path / "store.json"
-    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(path))
-    monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
-    return path
-
-
 def _submit(wf):
     with open_launchpad() as lp:
         return min(lp.add_wf(wf).values())

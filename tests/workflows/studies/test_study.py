@@ -21,14 +21,6 @@ from nafill.workflows.studies.study import StudySettings, fill_cost, format_bill
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    path = tmp_path / "store.json"
-    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(path))
-    monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
-    return path
-
-
 def _completed_in_store(store) -> int:
     """COMPLETED Fireworks in a flushed store file (0 while unreadable)."""
     try:

@@ -12,14 +12,6 @@ from nafill.workflows.studies.study import StudySettings, format_bill, plan_part
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    path = tmp_path / "store.json"
-    monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(path))
-    monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
-    return path
-
-
 def _settings():
     return StudySettings.reduced_settings(calculator="emt", steps=["cavities"], cavity_source="found", layers=[2, 3],
                                           cavity_max_na=3)
