@@ -1,6 +1,9 @@
 """Shared fixtures: an isolated cache and nafill home for every test session."""
 
 import os
+import signal
+import subprocess
+import time
 
 import matplotlib
 import pytest
@@ -33,3 +36,23 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("NAFILL_LAUNCHPAD_STORE", str(path))
     monkeypatch.delenv("NAFILL_LAUNCHPAD", raising=False)
     return path
+
+
+def _kill_when(cmd, ready, timeout_s: float, env=None, poll_s: float = 0.05) -> bool:
+    """Start ``cmd``, wait until ``ready()`` is true (or it exits, or ``timeout_s`` passes), then
+    SIGKILL it and reap it. Returns whether it was still running when the kill landed."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None and not ready():
+        time.sleep(poll_s)
+    running = proc.poll() is None
+    if running:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return running
+
+
+@pytest.fixture
+def kill_when():
+    """:func:`_kill_when`: SIGKILL a command at a chosen point of its progress (kill-and-resume tests)."""
+    return _kill_when

@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -115,24 +114,19 @@ def _cli(out, max_na):
             "--max-na", str(max_na), "--out", str(out), "-q"]
 
 
-def test_resume_after_kill_gives_same_path(tmp_path, monkeypatch):
+def test_resume_after_kill_gives_same_path(tmp_path, monkeypatch, kill_when):
     monkeypatch.setenv("NAFILL_FLUSH_INTERVAL_S", "0")
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
     subprocess.run(_cli(ref_dir, 8), check=True, capture_output=True)
     ref = load_path(ref_dir)
-    proc = subprocess.Popen(_cli(run_dir, 8), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    n_done = 0
-    while time.time() < deadline:
+
+    def n_done() -> int:
         try:
-            n_done = len(json.loads((run_dir / "path.json").read_text())["steps"])
+            return len(json.loads((run_dir / "path.json").read_text())["steps"])
         except (OSError, ValueError, KeyError):
-            n_done = 0
-        if n_done >= 3 or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+            return 0
+
+    kill_when(_cli(run_dir, 8), lambda: n_done() >= 3, 120)
     partial = load_path(run_dir)  # never corrupted by the kill
     assert 3 <= len(partial.steps) < 8, "the kill should land mid-run"
     done = subprocess.run(_cli(run_dir, 8), check=True, capture_output=True, text=True)

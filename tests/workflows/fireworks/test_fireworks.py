@@ -2,12 +2,8 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-
-import pytest
 
 from nafill.structures.pores import cavity
 from nafill.workflows.backends.registry import get_backend
@@ -111,17 +107,12 @@ def _steps_in_store(store):
     return max(found, default=0)
 
 
-def test_kill_runner_and_resume(store, tmp_path):
+def test_kill_runner_and_resume(store, tmp_path, kill_when):
     env = dict(os.environ)  # every completed step is written durably
     subprocess.run(_nafill("submit", "fill", "--spacing-nm", "1.19", "--max-na", "8"), check=True,
                    capture_output=True, env=env)
-    proc = subprocess.Popen(_nafill("run", "-q"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and _steps_in_store(store) < 3:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the kill should land mid-run"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert kill_when(_nafill("run", "-q"), lambda: _steps_in_store(store) >= 3, 120, env, poll_s=0.02), \
+        "the kill should land mid-run"
     killed_at = _steps_in_store(store)  # the store survived the kill intact
     assert 3 <= killed_at < 8
     done = subprocess.run(_nafill("run", "-q"), env=env, capture_output=True, text=True, check=True)

@@ -5,10 +5,8 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -68,17 +66,11 @@ def test_bad_study_input_fails_early(tmp_path):
     assert not (tmp_path / "x" / "report.html").exists()
 
 
-def test_reduced_study_kill_resume_and_report(store, tmp_path):
+def test_reduced_study_kill_resume_and_report(store, tmp_path, kill_when):
     out = tmp_path / "study"
     env = dict(os.environ, NAFILL_FLUSH_INTERVAL_S="0")
     cmd = [sys.executable, "-m", "nafill.cli", "study", "--out", str(out), "--reduced"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and _completed_in_store(store) < 40:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the kill should land mid-study"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert kill_when(cmd, lambda: _completed_in_store(store) >= 40, 300, env), "the kill should land mid-study"
     with open_launchpad() as lp:
         before = _launch_records(lp)
     finished = {fw: launches for fw, (state, launches) in before.items() if state == "COMPLETED"}
