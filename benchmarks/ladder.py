@@ -32,7 +32,7 @@ import torch  # noqa: E402
 torch.set_num_threads(2)
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
-from nafill.workflows.backends.surrogate.validation import TRAINING_DIR, sevennet_reference  # noqa: E402
+from nafill.workflows.backends.surrogate.validation import sevennet_reference  # noqa: E402
 from nafill.workflows.engine.loop import fill  # noqa: E402
 from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
 

@@ -221,7 +221,7 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
     log(f"{len(frames)} frames, {len(batch['G'])} Na atoms, {len(batch['nn_i'])} Na-Na and "
         f"{len(batch['nc_i'])} Na-C pairs ({time.perf_counter() - t0:.0f} s)")
     kn = len(NA_NA.mu_A)
-    model = TorchModel(skeleton.n_channels if False else len(mean), seed=seed)
+    model = TorchModel(len(mean), seed=seed)
     # start the output bias at the mean energy per Na
     with torch.no_grad():
         model.b[-1][0] = float((batch["e_target"] / batch["n_na"]).mean())
