@@ -23,13 +23,14 @@ from _common import isolate, table
 ap = argparse.ArgumentParser()
 ap.add_argument("--pores", nargs="+", default=["1.19:8", "1.82:16"])
 ap.add_argument("--no-compare-learning", action="store_true")
+ap.add_argument("--threads", type=int, default=2, help="torch threads for SevenNet-0 (default 2)")
 ap.add_argument("--out", type=Path, default=None,
                 help="keep the run folders here (a rerun with the same folder resumes them: finished fills cost nothing)")
 args = ap.parse_args()
 tmp = isolate()
 import torch  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(args.threads)
 from nafill.structures.pores import cavity  # noqa: E402
 from nafill.workflows.backends.registry import get_backend  # noqa: E402
 from nafill.workflows.backends.surrogate.validation import sevennet_reference  # noqa: E402

@@ -12,6 +12,9 @@ from nafill.workflows.engine.ladder import AUTO, resolve_screen
 from nafill.workflows.engine.order import FILL_ORDERS
 from nafill.workflows.engine.parallel import resolve_workers
 
+SCREEN_MAX_DEFAULT: dict[str | None, int] = {"vasp": 3, None: 5}
+"""Default cap on expensive relaxations per step of a fidelity ladder, by the fill's backend."""
+
 
 @dataclass
 class FillingPolicy:
@@ -49,7 +52,8 @@ class FillingPolicy:
             basin-hopping move). Applied while the pore holds at most ``refine_max_na`` Na, where
             small-cluster isomers compete (0 trials: off).
         refine_sigma_A: width of the random displacements, A.
-        refine_max_na: last Na count that gets the refinement candidates.
+        refine_max_na: last Na count that gets the refinement candidates (with a screen they run
+            at every step: they cost only cheap calls).
         screen_calculator: the cheap level of the fidelity ladder. ``"auto"`` (default): ``vasp``
             is screened by ``mlip`` (else ``surrogate``), ``mlip`` by ``surrogate``, the others not
             at all; ``None``/``"none"``: a single-fidelity search with the fill's own backend; a
@@ -58,10 +62,16 @@ class FillingPolicy:
             relaxes only the best ``screen_keep`` candidates, starting from the cheap geometry,
             adding one more at a time (see :func:`nafill.workflows.engine.ladder.extend_plan`)
             up to ``screen_max``.
-        screen_keep: expensive relaxations every step starts with.
-        screen_max: most expensive relaxations per step.
+        screen_pool: with a screen, the pre-screen keeps this many candidates (instead of
+            ``prescreen``) for full cheap relaxations: the cheap level costs almost nothing, and a
+            wider pool gives the expensive level distinct minima to choose from.
+        screen_keep: expensive relaxations every step starts with (2: the first comparison of
+            the two rankings comes for free).
+        screen_max: most expensive relaxations per step (None: 3 for ``vasp``, where each one is
+            a cluster job, 5 for the others, whose bill is counted in evaluations).
         screen_margin_eV: take one more candidate when its predicted expensive energy is within
-            this of the best found, eV.
+            this of the best found, or (with ``screen_learn``) when the corrected cheap energy
+            missed the best expensive energy by more than this, eV.
         screen_learn: correct the cheap energies with what the expensive backend said so far in
             this run (a fitted offset, slope and per-Na term) before the margin test.
         fill_order: ``"energy"`` (every site of the pore competes) or ``"narrow-first"`` (connected
@@ -92,8 +102,9 @@ class FillingPolicy:
     refine_sigma_A: float = 0.8
     refine_max_na: int = 6
     screen_calculator: str | None = AUTO
-    screen_keep: int = 1
-    screen_max: int = 3
+    screen_pool: int = 12
+    screen_keep: int = 2
+    screen_max: int | None = None
     screen_margin_eV: float = 0.05
     screen_learn: bool = True
     fill_order: str = "energy"
@@ -138,8 +149,12 @@ class FillingPolicy:
         check_range("min_host_distance_A", self.min_host_distance_A, 0.5, 4.0, "A")
         check_range("min_na_distance_A", self.min_na_distance_A, 0.5, 5.0, "A")
         check_int("n_directions", self.n_directions, 1, 1000)
+        check_int("screen_pool", self.screen_pool, 1, 10000)
         check_int("screen_keep", self.screen_keep, 1, 100)
-        check_int("screen_max", self.screen_max, self.screen_keep, 100)
+        if self.screen_max is None and backend_name is not None:
+            self.screen_max = SCREEN_MAX_DEFAULT.get(str(backend_name).lower(), SCREEN_MAX_DEFAULT[None])
+        if self.screen_max is not None:
+            check_int("screen_max", self.screen_max, self.screen_keep, 100)
         check_range("screen_margin_eV", self.screen_margin_eV, 0.0, 10.0, "eV")
         self.screen_calculator = resolve_screen(self.screen_calculator, backend_name)
         check_int("refine_trials", self.refine_trials, 0, 1000)

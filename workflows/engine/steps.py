@@ -172,7 +172,10 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         )
     n_considered = len(plans)
     prescreen: list[float] = []
-    if policy.prescreen is not None and len(plans) > policy.prescreen:
+    # the cut of the pre-screen: with a ladder the cheap level relaxes a wider pool (it costs ~nothing)
+    keep = None if policy.prescreen is None else (max(policy.prescreen, policy.screen_pool) if cheap_name
+                                                  else policy.prescreen)
+    if keep is not None and len(plans) > keep:
         if search is None:
             raise ValueError("pre-screening needs a backend")
         # stage 1: single points at the raw sites
@@ -198,8 +201,9 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
             p.prescreen_energy_eV = float(e) if np.isfinite(e) else None
         prescreen = [float(e) for e in energies]
         order = sorted(range(len(plans)), key=lambda k: (stage[k], energies[k]))
-        plans = [plans[k] for k in sorted(order[: policy.prescreen])]
-    if policy.refine_trials and n_na <= policy.refine_max_na and n_na > 1:
+        plans = [plans[k] for k in sorted(order[:keep])]
+    # perturbation moves: up to refine_max_na on a single-fidelity search; at every step on a cheap level
+    if policy.refine_trials and n_na > 1 and (n_na <= policy.refine_max_na or cheap_name):
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
     reserve: list[CandidatePlan] = []
     screen: dict[str, Any] = {}

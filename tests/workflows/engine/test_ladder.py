@@ -44,7 +44,8 @@ def test_ladder_with_an_exact_cheap_level_costs_one_expensive_relaxation_per_na(
     """A cheap level with the expensive one's energies: the expensive relaxation starts at the
     minimum (1-2 evaluations), nothing is added, and the path equals the single-fidelity one."""
     emt = get_backend("emt")
-    ladder = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=EMT_TWIN, screen_margin_eV=0.0))
+    ladder = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=EMT_TWIN, screen_margin_eV=0.0,
+                                                        screen_keep=1))
     single = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=None))
     assert [s["energy_eV"] for s in ladder.steps] == pytest.approx([s["energy_eV"] for s in single.steps], abs=1e-6)
     for s in ladder.steps:
@@ -64,7 +65,7 @@ def test_ladder_adds_candidates_when_the_levels_disagree_and_caps_them(tmp_path)
     """surrogate (cheap) vs emt (expensive) disagree: the rule adds candidates, never past screen_max;
     the run resumes to the same path after losing its last step."""
     emt = get_backend("emt")
-    policy = dict(max_na=5, screen_calculator="surrogate", screen_max=3)
+    policy = dict(max_na=5, screen_calculator="surrogate", screen_keep=1, screen_max=3)
     path = fill(cavity(1.19), emt, FillingPolicy(**policy), out_dir=tmp_path / "r")
     n_exp = [s["n_relaxed"] for s in path.steps]
     assert max(n_exp) <= 3 and any(n > 1 for n in n_exp)
@@ -77,3 +78,47 @@ def test_ladder_adds_candidates_when_the_levels_disagree_and_caps_them(tmp_path)
     again = fill(cavity(1.19), emt, FillingPolicy(**policy), out_dir=tmp_path / "s")
     assert [s["energy_eV"] for s in again.steps] == [s["energy_eV"] for s in path.steps]
     assert [s["n_relaxed"] for s in again.steps] == n_exp
+
+
+def _plan_with(cheap_eV: list[float], reserve_eV: list[float]):
+    from nafill.workflows.engine.steps import CandidatePlan, StepPlan
+
+    def cand(e):
+        return CandidatePlan(0, [0.0, 0.0, 0.0], "site", {}, e)
+
+    return StepPlan(5, [cand(e) for e in cheap_eV], 0, 0, 0, [], 0.0, reserve=[cand(e) for e in reserve_eV],
+                    screen={"e_host_cheap_eV": 0.0, "added": []})
+
+
+def _result(e):
+    from nafill.workflows.engine.documents import RelaxResult
+
+    return RelaxResult(e, 0.01, 5, True, None, "x")
+
+
+@pytest.mark.parametrize(
+    "expensive, correction, added",
+    [
+        # same ranking, prediction on the mark, next candidate 0.3 eV up: the step is decided
+        ([-1.0, -0.9], Correction(), False),
+        # the expensive ranking flips the cheap one: one more
+        ([-0.8, -0.9], Correction(), True),
+        # same ranking, but the corrected cheap energy missed the best by 0.2 eV (> 0.05): one more
+        ([-1.2, -1.1], Correction(), True),
+        # the same miss without the run-learned correction (raw differences only): decided
+        ([-1.2, -1.1], None, False),
+    ],
+)
+def test_extend_plan_rules(expensive, correction, added):
+    from nafill.workflows.engine.ladder import extend_plan
+
+    plan = _plan_with([-1.0, -0.9], [-0.7, -0.6])
+    policy = FillingPolicy(screen_keep=2, screen_max=5, screen_margin_eV=0.05)
+    new = extend_plan(plan, [_result(e) for e in expensive], [True, True], policy, correction, 0.0, 0.0)
+    assert (new == [2]) is added
+    assert len(plan.candidates) == (3 if added else 2) and len(plan.reserve) == (1 if added else 2)
+    if added:
+        assert len(plan.screen["added"]) == 1
+    # the cap: a plan already at screen_max takes nothing more
+    full = _plan_with([-1.0] * 5, [-0.7])
+    assert extend_plan(full, [_result(-0.5)] * 5, [True] * 5, policy, correction, 0.0, 0.0) == []
