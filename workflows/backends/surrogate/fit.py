@@ -24,6 +24,14 @@ Forms tried, and why the shipped one:
   stays smooth (tanh), and costs about the same per call in numpy.
 * Shipped: radial Gaussian fingerprints (Na-Na and Na-C channels) per Na atom, a 2-layer tanh
   network per Na, a fixed core repulsion. See :mod:`nafill.workflows.backends.surrogate.model`.
+
+Data tried and not shipped: a third active-learning round (412 SevenNet-0 labels of the
+surrogate's own minima in 1.48 and 2.18 nm to 16 Na and 1.05 nm to 8 Na, ``active_learning.py
+--round 3``) added to the committed set. Measured with ``benchmarks/surrogate_accuracy.py``
+against the shipped fit: Na_n worst error 0.030 vs 0.039 eV/atom, 1.19 nm path RMS 0.156 vs 0.198
+eV, same lowest candidate 76 vs 67 %, but the 1.82 nm path (x = 1-13) RMS 0.306 vs 0.188 eV (its
+mid-size clusters 0.4 eV too high) and rank correlation 0.68 vs 0.70. Not a clear gain, so the
+shipped fit and the committed data stay as they are.
 """
 
 from __future__ import annotations
