@@ -135,9 +135,8 @@ def screen_options(f):
     f = click.option("--screen-margin-ev", "screen_margin_eV", type=float, default=0.05, show_default=True,
                      help="Relax one more candidate with the expensive backend when its predicted "
                           "energy is within this of the best found, eV.")(f)
-    f = click.option("--screen-max", type=int, default=None,
-                     help="Most expensive relaxations per Na (the ladder starts with two) "
-                          "[default: 3 for vasp, 5 for the others].")(f)
+    f = click.option("--screen-max", type=int, default=3, show_default=True,
+                     help="Most expensive relaxations per Na (the ladder starts with two).")(f)
     f = click.option("--screen", "screen_calculator", default="auto", show_default=True,
                      help="Cheap backend that searches for the expensive one: auto (vasp -> mlip, else "
                           "surrogate; mlip -> surrogate; others: none), none (single fidelity), or a "

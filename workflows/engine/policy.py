@@ -12,9 +12,6 @@ from nafill.workflows.engine.ladder import AUTO, resolve_screen
 from nafill.workflows.engine.order import FILL_ORDERS
 from nafill.workflows.engine.parallel import resolve_workers
 
-SCREEN_MAX_DEFAULT: dict[str | None, int] = {"vasp": 3, None: 5}
-"""Default cap on expensive relaxations per step of a fidelity ladder, by the fill's backend."""
-
 
 @dataclass
 class FillingPolicy:
@@ -67,8 +64,11 @@ class FillingPolicy:
             wider pool gives the expensive level distinct minima to choose from.
         screen_keep: expensive relaxations every step starts with (2: the first comparison of
             the two rankings comes for free).
-        screen_max: most expensive relaxations per step (None: 3 for ``vasp``, where each one is
-            a cluster job, 5 for the others, whose bill is counted in evaluations).
+        screen_max: most expensive relaxations per step. Measured (``benchmarks/ladder.py``, 1.19
+            nm, mlip under the surrogate): with a cap of 5 the ranking rule took all 5 at every
+            step and the relaxations from cheap geometries cost 4 (x = 2) to 20 (x = 5)
+            evaluations each, 80 mlip evaluations at x = 5, twice issue 13's budget of 40 per
+            Na, so the cap stays 3.
         screen_margin_eV: take one more candidate when its predicted expensive energy is within
             this of the best found, or (with ``screen_learn``) when the corrected cheap energy
             missed the best expensive energy by more than this, eV.
@@ -104,7 +104,7 @@ class FillingPolicy:
     screen_calculator: str | None = AUTO
     screen_pool: int = 12
     screen_keep: int = 2
-    screen_max: int | None = None
+    screen_max: int = 3
     screen_margin_eV: float = 0.05
     screen_learn: bool = True
     fill_order: str = "energy"
@@ -151,10 +151,7 @@ class FillingPolicy:
         check_int("n_directions", self.n_directions, 1, 1000)
         check_int("screen_pool", self.screen_pool, 1, 10000)
         check_int("screen_keep", self.screen_keep, 1, 100)
-        if self.screen_max is None and backend_name is not None:
-            self.screen_max = SCREEN_MAX_DEFAULT.get(str(backend_name).lower(), SCREEN_MAX_DEFAULT[None])
-        if self.screen_max is not None:
-            check_int("screen_max", self.screen_max, self.screen_keep, 100)
+        check_int("screen_max", self.screen_max, self.screen_keep, 100)
         check_range("screen_margin_eV", self.screen_margin_eV, 0.0, 10.0, "eV")
         self.screen_calculator = resolve_screen(self.screen_calculator, backend_name)
         check_int("refine_trials", self.refine_trials, 0, 1000)

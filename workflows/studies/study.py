@@ -47,7 +47,7 @@ from nafill.io import atomic_write_text
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.connected import connected_pore
 from nafill.structures.pores import cavity, orifice
-from nafill.workflows.engine.policy import SCREEN_MAX_DEFAULT, FillingPolicy
+from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.studies.cost import NEB_CALLS_ASSUMED, RELAX_CALLS_ASSUMED, launch_record, record_cost
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -
     relax = sp = calls = 0
     for n in range(1, n_steps + 1):
         if screen:
-            relax += policy.screen_max or SCREEN_MAX_DEFAULT.get(str(backend).lower(), SCREEN_MAX_DEFAULT[None])
+            relax += policy.screen_max
             continue
         kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
         extra = policy.refine_trials if 1 < n <= policy.refine_max_na else 0
