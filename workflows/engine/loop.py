@@ -60,7 +60,8 @@ def start_path(
 def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
     """Plan, relax (in this process or the policy's worker pool) and complete one step.
 
-    Returns None (and marks the path finished) when no candidate site is left.
+    Returns None (and marks the path finished) when no candidate site is left, or when every
+    candidate pushed a Na out of the pore.
     """
     t0 = time.perf_counter()
     policy = FillingPolicy.from_dict(path.policy)
@@ -75,7 +76,11 @@ def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
     while added := extend_step(path, plan, results):  # the fidelity ladder takes one more
         results += backend.relax_many([plan.candidates[k].atoms() for k in added], policy.fmax_eV_A,
                                       policy.max_relax_steps, policy.workers)
-    record = complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
+    try:
+        record = complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
+    except PoreFullError as exc:
+        finish(path, str(exc))
+        return None
     record.na_bader_valence = analyse_kept_step(path, backend).get("na_bader_valence", record.na_bader_valence)
     return record
 

@@ -47,6 +47,9 @@ class PoreFullError(NafillRunError):
     """No candidate site is left for the next Na: the fill ends there (a normal stop)."""
 
 
+LEFT_THE_PORE = "left the pore"
+"""How :func:`check_kept_structure` says that a relaxation pushed a Na out from between the walls."""
+
 ENERGY_DEDUP_EV = 1e-6
 """Beam members closer than this in energy are taken to be the same structure."""
 
@@ -264,7 +267,7 @@ def check_kept_structure(atoms: Atoms, min_host_distance_A: float = MIN_NA_C_DIS
     pos = atoms.positions[na]
     inside = between_walls(atoms, pos)
     if not inside.all():
-        return f"Na {int(na[~inside][0])} left the pore (not between the walls)"
+        return f"Na {int(na[~inside][0])} {LEFT_THE_PORE} (not between the walls)"
     d = min_distances(atoms, pos, host_indices(atoms))
     if (d < min_host_distance_A).any():
         return f"a Na is {d.min():.2f} A from the host (< {min_host_distance_A} A)"
@@ -302,7 +305,9 @@ def complete_step(
 ) -> StepRecord:
     """Select the lowest-energy relaxed candidates, record the step and advance ``path``.
 
-    Raises :class:`NafillRunError` (leaving ``path`` unchanged) if every candidate failed.
+    Raises :class:`PoreFullError` (leaving ``path`` unchanged) if every candidate relaxed but
+    pushed a Na out of the pore (the pore holds no more: a normal end of the fill), else
+    :class:`NafillRunError` if every candidate failed.
     """
     if len(results) != len(plan.candidates):
         raise ValueError(f"{len(results)} results for {len(plan.candidates)} candidates")
@@ -311,6 +316,7 @@ def complete_step(
     failures: list[str] = []
     ok: list[tuple[float, int, int]] = []
     energies: list[float | None] = []
+    n_expelled = 0
     for k, (cand, res) in enumerate(zip(plan.candidates, results)):
         if not res.ok:
             failures.append(f"candidate {k} ({cand.site_kind}): {res.error}")
@@ -320,8 +326,14 @@ def complete_step(
         energies.append(float(res.energy_eV))
         if why:
             failures.append(f"candidate {k} ({cand.site_kind}): {why}")
+            n_expelled += LEFT_THE_PORE in why
             continue
         ok.append((float(res.energy_eV), cand.parent_rank, k))
+    if not ok and n_expelled == len(results):
+        raise PoreFullError(
+            f"every candidate for Na number {plan.n_na} pushed a Na out of the pore on relaxing: the pore "
+            f"is full at {plan.n_na - 1} Na ({len(results)} candidates tried)"
+        )
     if not ok:
         raise NafillRunError(
             f"all {len(results)} candidates of step {plan.n_na} failed; the path is kept up to "

@@ -250,6 +250,10 @@ class SelectStepTask(FiretaskBase):
                 return FWAction(additions=[relax_and_select(settings, plan, added, refs, fw_spec.get(RESULTS_KEY, []))])
             try:
                 complete_step(path, plan, results)
+            except PoreFullError as exc:  # every candidate pushed a Na out: the fill ends here
+                finish(path, str(exc))
+                save_path_doc(settings["path_id"], path, settings.get("name", ""), self)
+                return FWAction(stored_data={"summary": path.summary})
             except NafillRunError as exc:
                 path.state["status"] = "failed"
                 path.state["error"] = str(exc)

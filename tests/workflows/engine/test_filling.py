@@ -264,3 +264,28 @@ def test_full_pore_is_a_normal_stop(tmp_path):
     n = len(path.steps)
     assert 1 <= n < path.reference["theoretical_capacity_na"]
     assert load_path(tmp_path / "o").summary["stop_reason"] == path.state["stop_reason"]
+
+
+class ExpellingBackend(FailingBackend):
+    """Relaxes normally, except that at ``fail_at`` Na every relaxation ends with the first Na
+    pushed out of the pore (far above the upper wall), as in an overfull pore."""
+
+    def relax_many(self, structures, fmax, steps, workers=1):
+        out = []
+        for a in structures:
+            r = self.inner.relax(a, fmax, steps)
+            if len(guest_indices(a)) == self.fail_at:
+                b = r.atoms()
+                b.positions[guest_indices(b)[0], 2] = b.positions[:, 2].max() + 5.0
+                r = RelaxResult.from_atoms(b, r.energy_eV, r.max_force_eV_A, r.n_ionic_steps, True, "emt", {}, 0.0)
+            out.append(r)
+        return out
+
+
+def test_every_candidate_pushing_a_na_out_ends_the_fill_as_full(tmp_path):
+    """An overfull pore (every candidate of a step expels a Na) is a normal end, not a failure."""
+    out = tmp_path / "run"
+    p = fill(cavity(1.05), ExpellingBackend(fail_at=3), FillingPolicy(max_na=5), out_dir=out)
+    assert len(p.steps) == 2 and p.state["finished"]
+    assert "every candidate for Na number 3 pushed a Na out of the pore on relaxing: the pore is full at 2 Na" in p.state["stop_reason"]
+    assert load_path(out).state["finished"]
