@@ -114,6 +114,9 @@ class FillingPolicy:
     min_na_distance_A: float = 2.8
     n_directions: int = 16
 
+    SCREEN_FIELDS = ("screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn")
+    """The ladder's settings (no effect without ``screen_calculator``)."""
+
     NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience", "stop_sharp_rise_V", "stop_margin")
     """Fields that may change on resume without changing the path computed so far."""
 
@@ -180,9 +183,14 @@ class FillingPolicy:
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def physical(self) -> dict[str, Any]:
-        """The fields that determine the path (everything but :attr:`NON_PHYSICAL`)."""
+        """The fields that determine the path (everything but :attr:`NON_PHYSICAL`; without a
+        screen, not the ladder's settings either, so that a single-fidelity run folder or study
+        part keeps its identity when the ladder's defaults change)."""
         out = {k: v for k, v in self.as_dict().items() if k not in self.NON_PHYSICAL}
         if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
             del out["fill_order"], out["section_sharp_rise_V"]
+        if out["screen_calculator"] is None:  # single fidelity: the ladder's settings change nothing
+            for k in self.SCREEN_FIELDS:
+                del out[k]
         return out
 

@@ -47,6 +47,7 @@ from nafill.io import atomic_write_text
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.connected import connected_pore
 from nafill.structures.pores import cavity, orifice
+from nafill.workflows.engine.ladder import resolve_screen
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.studies.cost import NEB_CALLS_ASSUMED, RELAX_CALLS_ASSUMED, launch_record, record_cost
 
@@ -209,12 +210,21 @@ def _key(tag: str, *bits: Any) -> str:
     return hashlib.sha256(json.dumps([tag, *bits], sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def _policy_key(policy: FillingPolicy, backend: str) -> dict[str, Any]:
+    """The policy as a part's key sees it: without the ladder's settings when ``backend`` is not
+    screened (they change nothing then, and a new ladder default must not resubmit the study)."""
+    out = policy.as_dict()
+    if resolve_screen(policy.screen_calculator, backend) is None:
+        for k in FillingPolicy.SCREEN_FIELDS:
+            out.pop(k)
+    return out
+
+
 def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -> tuple[int, int, int]:
     """(relaxations, single points, energy+force calls) of the fill's own backend that a fill of
     ``n_steps`` Na costs at most. With a fidelity ladder (``screen_calculator``, resolved for
     ``backend``) the search runs on the cheap backend and the fill's backend relaxes at most
     ``screen_max`` candidates per step."""
-    from nafill.workflows.engine.ladder import resolve_screen
 
     screen = resolve_screen(policy.screen_calculator, backend)
     relax = sp = calls = 0
@@ -267,7 +277,7 @@ def plan_parts(settings: StudySettings, tag: str, found_nm: dict[int, float] | N
         if stop:
             p.stop_sharp_rise_V = settings.sharp_rise_V
             p.stop_margin = settings.stop_margin
-        key = _key(tag, "waiting", layers) if waiting else _key(tag, "fill", backend, sizes, p.as_dict())
+        key = _key(tag, "waiting", layers) if waiting else _key(tag, "fill", backend, sizes, _policy_key(p, backend))
         if key in seen:
             return
         seen.add(key)

@@ -122,3 +122,14 @@ def test_extend_plan_rules(expensive, correction, added):
     # the cap: a plan already at screen_max takes nothing more
     full = _plan_with([-1.0] * 5, [-0.7])
     assert extend_plan(full, [_result(-0.5)] * 5, [True] * 5, policy, correction, 0.0, 0.0) == []
+
+
+def test_ladder_settings_do_not_change_a_single_fidelity_identity():
+    """Without a screen the ladder's settings change nothing: a run folder or study part keeps its
+    identity (resume, keys) when they change; with a screen they are part of it."""
+    a = FillingPolicy(screen_keep=1, screen_max=3).validate(None, "emt").physical()
+    b = FillingPolicy(screen_keep=2, screen_max=5, screen_pool=20).validate(None, "emt").physical()
+    assert a == b and "screen_keep" not in a
+    c = FillingPolicy(screen_keep=1).validate(None, "mlip").physical()
+    d = FillingPolicy(screen_keep=2).validate(None, "mlip").physical()
+    assert c != d and c["screen_calculator"] == "surrogate"
