@@ -24,6 +24,7 @@ from ase import Atoms
 
 from nafill.constants import NA_BCC_A_EXPT, NA_WALL_HEIGHT_A, NM_TO_A
 from nafill.errors import check_range
+from nafill.structures.connected import section_bounds_A
 from nafill.structures.geometry import wall_spacings_A
 
 WALL_EXCLUSION_A = NA_WALL_HEIGHT_A - NA_BCC_A_EXPT / (2.0 * math.sqrt(2.0))
@@ -55,8 +56,6 @@ def theoretical_capacity(
 def section_capacities(atoms: Atoms, lattice_A: float = NA_BCC_A_EXPT) -> list[int]:
     """Theoretical capacity (Na count) of each section of a connected pore, in build order
     (section width x cell length along y x the section's spacing); ``[]`` for other hosts."""
-    from nafill.structures.connected import section_bounds_A
-
     spacings = wall_spacings_A(atoms)
     bounds = section_bounds_A(atoms)
     if not bounds or len(spacings) < 2:

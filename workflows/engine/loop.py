@@ -65,18 +65,14 @@ def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
     """
     t0 = time.perf_counter()
     policy = FillingPolicy.from_dict(path.policy)
-    try:
+    try:  # planning (no site left) or completing (every candidate expelled a Na) may find the pore full
         plan = plan_step(path, backend)
-    except PoreFullError as exc:
-        finish(path, str(exc))
-        return None
-    results = backend.relax_many(
-        [c.atoms() for c in plan.candidates], policy.fmax_eV_A, policy.max_relax_steps, policy.workers
-    )
-    while added := extend_step(path, plan, results):  # the fidelity ladder takes one more
-        results += backend.relax_many([plan.candidates[k].atoms() for k in added], policy.fmax_eV_A,
-                                      policy.max_relax_steps, policy.workers)
-    try:
+        results = backend.relax_many(
+            [c.atoms() for c in plan.candidates], policy.fmax_eV_A, policy.max_relax_steps, policy.workers
+        )
+        while added := extend_step(path, plan, results):  # the fidelity ladder takes one more
+            results += backend.relax_many([plan.candidates[k].atoms() for k in added], policy.fmax_eV_A,
+                                          policy.max_relax_steps, policy.workers)
         record = complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
     except PoreFullError as exc:
         finish(path, str(exc))

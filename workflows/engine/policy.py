@@ -182,15 +182,22 @@ class FillingPolicy:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def physical(self) -> dict[str, Any]:
-        """The fields that determine the path (everything but :attr:`NON_PHYSICAL`; without a
-        screen, not the ladder's settings either, so that a single-fidelity run folder or study
-        part keeps its identity when the ladder's defaults change)."""
-        out = {k: v for k, v in self.as_dict().items() if k not in self.NON_PHYSICAL}
-        if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
-            del out["fill_order"], out["section_sharp_rise_V"]
-        if out["screen_calculator"] is None:  # single fidelity: the ladder's settings change nothing
+    def without_unused_ladder(self, backend_name: str | None = None) -> dict[str, Any]:
+        """:meth:`as_dict` without the ladder's settings (:attr:`SCREEN_FIELDS`) when the fill is
+        not screened (``screen_calculator`` resolved for ``backend_name``): they change nothing
+        then, so a single-fidelity run folder or study part keeps its identity when their
+        defaults change."""
+        out = self.as_dict()
+        if resolve_screen(self.screen_calculator, backend_name) is None:
             for k in self.SCREEN_FIELDS:
                 del out[k]
+        return out
+
+    def physical(self) -> dict[str, Any]:
+        """The fields that determine the path (everything but :attr:`NON_PHYSICAL`; without a
+        screen, not the ladder's settings either: :meth:`without_unused_ladder`)."""
+        out = {k: v for k, v in self.without_unused_ladder().items() if k not in self.NON_PHYSICAL}
+        if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
+            del out["fill_order"], out["section_sharp_rise_V"]
         return out
 

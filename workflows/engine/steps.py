@@ -30,12 +30,12 @@ from ase import Atoms
 from nafill.constants import MIN_NA_C_DISTANCE_A
 from nafill.errors import NafillRunError
 from nafill.io import atoms_from_dict, atoms_to_dict
+from nafill.structures.connected import section_of, section_spacings_nm
 from nafill.structures.geometry import between_walls, guest_indices, host_indices, min_distances
 from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.base import Backend
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult, StepRecord
-from nafill.structures.connected import section_of, section_spacings_nm
 from nafill.workflows.engine.ladder import Correction, CostMeter, extend_plan, resolve_screen
 from nafill.workflows.engine.order import section_state
 from nafill.workflows.engine.policy import FillingPolicy

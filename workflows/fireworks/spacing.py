@@ -15,6 +15,7 @@ from nafill.errors import NafillInputError, check_int
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.pores import cavity
 from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.engine.ladder import CostMeter
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.fireworks.builders import DEFAULT_BATCH, filling_workflow
 from nafill.workflows.fireworks.env import FiretaskBase, FWAction, Workflow, explicit_serialize
@@ -46,8 +47,6 @@ class RelaxSpacingTask(FiretaskBase):
         supercell = tuple(self.get("supercell") or (4, 4))
         res, spacing_nm = relaxed_layer_spacing(backend_from_settings(settings, fw_spec), layers, supercell,
                                                 float(self.get("fmax_eV_A", 0.02)))
-        from nafill.workflows.engine.ladder import CostMeter
-
         meter = CostMeter()
         meter.add(res.backend or settings["backend"]["name"], res)
         record = {"study": study, "layers": layers, "spacing_nm": spacing_nm, "energy_eV": res.energy_eV,

@@ -210,16 +210,6 @@ def _key(tag: str, *bits: Any) -> str:
     return hashlib.sha256(json.dumps([tag, *bits], sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _policy_key(policy: FillingPolicy, backend: str) -> dict[str, Any]:
-    """The policy as a part's key sees it: without the ladder's settings when ``backend`` is not
-    screened (they change nothing then, and a new ladder default must not resubmit the study)."""
-    out = policy.as_dict()
-    if resolve_screen(policy.screen_calculator, backend) is None:
-        for k in FillingPolicy.SCREEN_FIELDS:
-            out.pop(k)
-    return out
-
-
 def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -> tuple[int, int, int]:
     """(relaxations, single points, energy+force calls) of the fill's own backend that a fill of
     ``n_steps`` Na costs at most. With a fidelity ladder (``screen_calculator``, resolved for
@@ -277,7 +267,7 @@ def plan_parts(settings: StudySettings, tag: str, found_nm: dict[int, float] | N
         if stop:
             p.stop_sharp_rise_V = settings.sharp_rise_V
             p.stop_margin = settings.stop_margin
-        key = _key(tag, "waiting", layers) if waiting else _key(tag, "fill", backend, sizes, _policy_key(p, backend))
+        key = _key(tag, "waiting", layers) if waiting else _key(tag, "fill", backend, sizes, p.without_unused_ladder(backend))
         if key in seen:
             return
         seen.add(key)
