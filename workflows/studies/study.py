@@ -49,7 +49,14 @@ from nafill.structures.connected import connected_pore
 from nafill.structures.pores import cavity, orifice
 from nafill.workflows.engine.ladder import resolve_screen
 from nafill.workflows.engine.policy import FillingPolicy
-from nafill.workflows.studies.cost import NEB_CALLS_ASSUMED, RELAX_CALLS_ASSUMED, launch_record, record_cost
+from nafill.workflows.studies.cost import (
+    NEB_CALLS_ASSUMED,
+    RELAX_CALLS_ASSUMED,
+    launch_record,
+    measured_rates,
+    record_cost,
+    study_cost,
+)
 
 log = logging.getLogger(__name__)
 
@@ -544,7 +551,6 @@ def run_study(settings: StudySettings, out_dir, launchpad_file=None, run: bool =
     shows what is finished so far (run the command again later to refresh it).
     """
     from nafill.workflows.fireworks.launchpad import describe_launchpad, open_launchpad
-    from nafill.workflows.studies.cost import measured_rates, study_cost
     from nafill.workflows.studies.report import write_report
 
     t0 = time.perf_counter()
