@@ -105,3 +105,31 @@ def test_surrogate_is_the_default_backend_of_the_cli(monkeypatch):
     assert default_calculator() == "surrogate"
     monkeypatch.setenv(CALCULATOR_ENV, "emt")
     assert default_calculator() == "emt"
+
+
+def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
+    """The torch assembly used in the fit (radial and angular terms) and the numpy calculator
+    agree to machine precision on training frames of a cavity fill and of clusters."""
+    pytest.importorskip("torch")
+    import torch
+
+    from nafill.workflows.backends.surrogate import fit as F
+
+    frames = F.read_frames(V.TRAINING_DIR, "train")
+    sel = [f for f in frames if f.info.get("source") in ("fill_o070.extxyz.gz", "clusters.extxyz.gz")][::40][:10]
+    p = F.fit(sel, epochs=3, log=lambda m: None)
+    assert p.na_na_ang is not None and p.na_c_ang is not None
+    t = F.to_torch(F.build_batch(p, sel), p.x_mean, p.x_std)
+    m = F.TorchModel(len(p.x_mean))
+    for k in range(len(m.W)):
+        m.W[k].data[:] = torch.as_tensor(p.weights[k])
+        m.b[k].data[:] = torch.as_tensor(p.biases[k])
+    E, Ft = F.predict(m, t, len(F.NA_NA.mu_A), False)
+    off = 0
+    for k, a in enumerate(sel):
+        b = a.copy()
+        b.calc = NaCarbonSurrogate(p, wall_lj=None)
+        fp, f_core, na = F.frame_fingerprints(p, a)
+        assert b.get_potential_energy() - fp.e_core == pytest.approx(E[k].item(), abs=1e-9)
+        np.testing.assert_allclose(b.get_forces()[na] - f_core, Ft[off:off + len(na)].detach().numpy(), atol=1e-9)
+        off += len(na)

@@ -10,6 +10,11 @@ Form (what was tried and why this one is in the fit script's docstring,
   neighbours (another). The Na-Na channels are a multi-density embedded-atom description of the
   metal; the Na-C channels tell hollow from top sites, the height above a wall, and whether the
   Na touches one wall or two (orifices).
+* Angular moments (:func:`angular_moments`): per radial channel of a shorter basis, the squared
+  dipole ``|sum_j g(r_ij) u_ij|^2`` and quadrupole ``||sum_j g(r_ij)(u_ij u_ij^T - I/3)||^2``
+  of the Na neighbours and of the carbon neighbours: the l = 1, 2 three-body invariants in
+  O(neighbours). They tell a surface Na of a cluster from an inner one, a compact cluster from a
+  flat island, and one wall from two (the orifice squeeze), which radial sums alone blur.
 * ``eps`` is a small tanh network of G_i: it learns how the Na-C binding of an isolated,
   ionised Na fades as the Na becomes metallic inside a cluster (the coupling of the two channel
   sets), which a pair potential or EMT cannot express.
@@ -45,7 +50,6 @@ from nafill.workflows.backends.emt_surrogate import (
     WALL_LJ,
     NaCarbonEMT,
     image_shifts,
-    morse_switched,
     pairs_within,
     wrap_positions,
 )
@@ -91,6 +95,8 @@ class SurrogateParameters:
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     meta: dict[str, Any]
+    na_na_ang: RadialBasis | None = None  # angular moments of the Na neighbours (None: radial only)
+    na_c_ang: RadialBasis | None = None   # angular moments of the carbon neighbours
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SurrogateParameters:
@@ -104,6 +110,8 @@ class SurrogateParameters:
             weights=[np.asarray(w, float) for w in d["weights"]],
             biases=[np.asarray(b, float) for b in d["biases"]],
             meta=dict(d.get("meta", {})),
+            na_na_ang=basis(d["na_na_ang"]) if d.get("na_na_ang") else None,
+            na_c_ang=basis(d["na_c_ang"]) if d.get("na_c_ang") else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,11 +124,18 @@ class SurrogateParameters:
             "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
             "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases],
             "meta": self.meta,
+            "na_na_ang": basis(self.na_na_ang) if self.na_na_ang else None,
+            "na_c_ang": basis(self.na_c_ang) if self.na_c_ang else None,
         }
 
     @property
-    def n_channels(self) -> int:
+    def n_radial(self) -> int:
         return len(self.na_na.mu_A) + len(self.na_c.mu_A)
+
+    @property
+    def n_channels(self) -> int:
+        """Columns of the fingerprint: radial Na-Na, radial Na-C, then 2 per angular channel."""
+        return self.n_radial + sum(2 * len(b.mu_A) for b in (self.na_na_ang, self.na_c_ang) if b)
 
 
 @lru_cache(maxsize=4)
@@ -145,6 +160,57 @@ def network_energy(params: SurrogateParameters, G: np.ndarray) -> tuple[np.ndarr
     return e, grad / params.x_std
 
 
+def _scatter(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """``out[i] = sum of values[p] over p with idx[p] == i`` for values of any trailing shape."""
+    tail = values.shape[1:]
+    m = int(np.prod(tail)) if tail else 1
+    flat = (idx[:, None] * m + np.arange(m)[None, :]).ravel()
+    return np.bincount(flat, weights=values.reshape(len(idx), m).ravel(), minlength=n * m).reshape((n, *tail))
+
+
+def angular_moments(basis: RadialBasis, centre: np.ndarray, D: np.ndarray, r: np.ndarray,
+                    n_centres: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Angular moments of each centre's neighbourhood, per radial channel c of ``basis``.
+
+    With ``u`` the unit vector to a neighbour and ``g_c`` the channel's radial function::
+
+        P1_c = |sum_j g_c(r_j) u_j|^2              (dipole: how one-sided the neighbourhood is)
+        P2_c = ||sum_j g_c(r_j) (u_j u_j^T - I/3)||^2  (quadrupole: planar / linear / compact)
+
+    These are the l = 1 and l = 2 three-body invariants (sums over neighbour pairs of
+    ``g g P_l(cos theta)``) computed in O(neighbours). Pairs (centre, D = r_j - r_i, r) beyond the
+    basis cutoff are dropped. Returns the features ``(n_centres, 2k)`` (P1 then P2), the pairs
+    kept (a boolean mask) and ``J (n_kept, 2k, 3)``: the derivative of the centre's features with
+    respect to the pair vector D.
+    """
+    keep = r < basis.cutoff_A
+    idx, rm = centre[keep], r[keep]
+    u = D[keep] / rm[:, None]
+    g, dg = basis(rm)
+    uu = u[:, :, None] * u[:, None, :] - np.eye(3) / 3.0
+    V = _scatter(idx, g[:, :, None] * u[:, None, :], n_centres)            # (n, k, 3)
+    T = _scatter(idx, g[:, :, None, None] * uu[:, None], n_centres)        # (n, k, 3, 3)
+    feats = np.concatenate([(V * V).sum(-1), (T * T).sum((-1, -2))], axis=1)
+    Vp, Tp = V[idx], T[idx]
+    Vu = np.einsum("pka,pa->pk", Vp, u)
+    Tu = np.einsum("pkab,pb->pka", Tp, u)
+    uTu = np.einsum("pka,pa->pk", Tu, u)
+    gr = (g / rm[:, None])[:, :, None]
+    J1 = 2.0 * (dg * Vu)[:, :, None] * u[:, None, :] + 2.0 * gr * (Vp - Vu[:, :, None] * u[:, None, :])
+    J2 = 2.0 * (dg * uTu)[:, :, None] * u[:, None, :] + 4.0 * gr * (Tu - uTu[:, :, None] * u[:, None, :])
+    return feats, keep, np.concatenate([J1, J2], axis=1)
+
+
+@dataclass
+class AngularBlock:
+    """Angular fingerprint columns ``cols`` and, per pair kept, centre Na, neighbour and dF/dD."""
+
+    cols: slice
+    centre: np.ndarray
+    neighbour: np.ndarray   # Na index (Na-Na block) or carbon index (Na-C block)
+    J: np.ndarray           # (n_pairs, n_cols, 3)
+
+
 @dataclass
 class Fingerprints:
     """Fingerprints of the Na atoms and the pair data needed for forces."""
@@ -161,12 +227,19 @@ class Fingerprints:
     e_core: float
     nn_core_dr: np.ndarray  # d core / dr per Na-Na pair (each pair counted once per order)
     nc_core_dr: np.ndarray
+    ang_na: AngularBlock | None = None
+    ang_c: AngularBlock | None = None
+
+    def pair_gradients(self, dEdG: np.ndarray, block: AngularBlock) -> np.ndarray:
+        """dE/dD (n_pairs, 3) of an angular block's pairs, given dE/dG per Na."""
+        return np.einsum("pk,pka->pa", dEdG[block.centre, block.cols], block.J)
 
 
 def fingerprints(params: SurrogateParameters, na_pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
                  c_images: np.ndarray | None, n_carbon: int, na_shifts: np.ndarray | None = None) -> Fingerprints:
-    """Radial fingerprints of Na atoms at ``na_pos`` (wrapped) with carbon images ``c_images``
-    (``(n_images * n_carbon, 3)``, image-major) around them."""
+    """Fingerprints of Na atoms at ``na_pos`` (wrapped) with carbon images ``c_images``
+    (``(n_images * n_carbon, 3)``, image-major) around them: radial channels, then the angular
+    moments of :func:`angular_moments` when the parameters have angular bases."""
     n_na = len(na_pos)
     kn = len(params.na_na.mu_A)
     G = np.zeros((n_na, params.n_channels))
@@ -193,8 +266,21 @@ def fingerprints(params: SurrogateParameters, na_pos: np.ndarray, cell: np.ndarr
         nc = (ii, kk % n_carbon, Dm / rr[:, None], dgc, dnc)
     else:
         z = np.zeros(0, int)
+        Dm, rr = np.zeros((0, 3)), np.zeros(0)
         nc = (z, z, np.zeros((0, 3)), np.zeros((0, len(params.na_c.mu_A))), np.zeros(0))
-    return Fingerprints(G, i, j, nn_u, dg, nc[0], nc[1], nc[2], nc[3], e_core, 0.5 * dnn, nc[4])
+    col = params.n_radial
+    blocks = []
+    for basis, centre, neighbour, Dp, rp in ((params.na_na_ang, i, j, D, r), (params.na_c_ang, nc[0], nc[1], Dm, rr)):
+        if basis is None:
+            blocks.append(None)
+            continue
+        feats, keep, J = angular_moments(basis, centre, Dp, rp, n_na)
+        cols = slice(col, col + feats.shape[1])
+        G[:, cols] = feats
+        blocks.append(AngularBlock(cols, centre[keep], neighbour[keep], J))
+        col = cols.stop
+    return Fingerprints(G, i, j, nn_u, dg, nc[0], nc[1], nc[2], nc[3], e_core, 0.5 * dnn, nc[4],
+                        blocks[0], blocks[1])
 
 
 class NaCarbonSurrogate(Calculator):
@@ -283,12 +369,24 @@ class NaCarbonSurrogate(Calculator):
                 fna[:, c] += np.bincount(fp.nn_i, weights=f[:, c], minlength=len(na))
                 fna[:, c] -= np.bincount(fp.nn_j, weights=f[:, c], minlength=len(na))
             if len(fp.nc_i):
-                dEdr = np.einsum("pk,pk->p", dEdG[fp.nc_i, kn:], fp.nc_dG) + fp.nc_core_dr
+                dEdr = np.einsum("pk,pk->p", dEdG[fp.nc_i, kn:self.params.n_radial], fp.nc_dG) + fp.nc_core_dr
                 f = dEdr[:, None] * fp.nc_u
                 fc = np.zeros((len(carbon), 3))
                 for c in range(3):
                     fna[:, c] += np.bincount(fp.nc_i, weights=f[:, c], minlength=len(na))
                     fc[:, c] -= np.bincount(fp.nc_k, weights=f[:, c], minlength=len(carbon))
+                forces[carbon] += fc
+            if fp.ang_na is not None:
+                f = fp.pair_gradients(dEdG, fp.ang_na)
+                for c in range(3):
+                    fna[:, c] += np.bincount(fp.ang_na.centre, weights=f[:, c], minlength=len(na))
+                    fna[:, c] -= np.bincount(fp.ang_na.neighbour, weights=f[:, c], minlength=len(na))
+            if fp.ang_c is not None and len(fp.ang_c.centre):
+                f = fp.pair_gradients(dEdG, fp.ang_c)
+                fc = np.zeros((len(carbon), 3))
+                for c in range(3):
+                    fna[:, c] += np.bincount(fp.ang_c.centre, weights=f[:, c], minlength=len(na))
+                    fc[:, c] -= np.bincount(fp.ang_c.neighbour, weights=f[:, c], minlength=len(carbon))
                 forces[carbon] += fc
             forces[na] += fna
             if cache and cache["other_cache"] is not None:
