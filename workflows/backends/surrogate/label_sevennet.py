@@ -19,8 +19,10 @@ What is labelled (``train``):
 * ``wall_scans``: one Na over one graphene sheet (hollow/top/bridge, heights 1.8-6 A) and
   between two walls at 0.37-2.18 nm (z scans across the gap and relaxations).
 * ``fill_*``: greedy fills with the naive rule (random candidates near walls or Na, each
-  relaxed with the carbon frozen), every 4th frame of every relaxation kept: cavities 1.05,
-  1.48, 2.18 nm and orifices 0.40, 0.55, 0.70 nm, plus rattled copies of the kept structures.
+  relaxed with the carbon frozen), every 4th frame of every relaxation kept: cavities 0.95,
+  1.05, 1.35, 1.48, 1.62 (to 16 Na), 2.00 (to 16 Na), 2.18 nm and orifices 0.40, 0.50, 0.55,
+  0.65, 0.70 nm, plus rattled copies of the kept structures. (The committed fill_c218 stops
+  at 3 Na; fill_o055 is not in the committed set.)
 
 ``heldout`` (never fitted, for validation and for the search benchmarks): the naive reference
 fills of the 1.19 nm (to 8 Na) and 1.82 nm (to 16 Na) cavities with 10 random candidates per
@@ -34,6 +36,7 @@ import argparse
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -342,17 +345,30 @@ def _earlier_fill(lab: Labeller, name: str, every: int) -> tuple[list[Atoms], di
     return [], None
 
 
+def _train_fill(lab: Labeller, name: str, spacing_nm: float, max_na: int, seed: int) -> list[Atoms]:
+    """A training fill: 3 naive candidates per step, relaxed to 0.1 eV/A (80 steps), every 4th
+    frame kept, 2 rattled copies of each kept structure."""
+    return fill_frames(lab, name, spacing_nm, max_na, 3, 0.1, 80, 4, "train", seed, 2)
+
+
 TRAIN = {
     "bulk": bulk_frames,
     "bulk_dense": bulk_dense_frames,
     "clusters": cluster_frames,
     "wall_scans": scan_frames,
-    "fill_o040": lambda lab, n: fill_frames(lab, n, 0.40, 8, 3, 0.1, 80, 4, "train", 40, 2),
-    "fill_c148": lambda lab, n: fill_frames(lab, n, 1.48, 12, 3, 0.1, 80, 4, "train", 148, 2),
-    "fill_o070": lambda lab, n: fill_frames(lab, n, 0.70, 8, 3, 0.1, 80, 4, "train", 70, 2),
-    "fill_c105": lambda lab, n: fill_frames(lab, n, 1.05, 6, 3, 0.1, 80, 4, "train", 105, 2),
-    "fill_c218": lambda lab, n: fill_frames(lab, n, 2.18, 8, 3, 0.1, 80, 4, "train", 218, 2),
-    "fill_o055": lambda lab, n: fill_frames(lab, n, 0.55, 6, 3, 0.1, 80, 4, "train", 55, 2),
+    "fill_o040": partial(_train_fill, spacing_nm=0.40, max_na=8, seed=40),
+    "fill_c148": partial(_train_fill, spacing_nm=1.48, max_na=12, seed=148),
+    "fill_o070": partial(_train_fill, spacing_nm=0.70, max_na=8, seed=70),
+    "fill_c105": partial(_train_fill, spacing_nm=1.05, max_na=6, seed=105),
+    "fill_c218": partial(_train_fill, spacing_nm=2.18, max_na=8, seed=218),
+    "fill_o055": partial(_train_fill, spacing_nm=0.55, max_na=6, seed=55),
+    # mid-size confined clusters (x = 6-16), the data the 1.82 nm path needed (session 5)
+    "fill_c162": partial(_train_fill, spacing_nm=1.62, max_na=16, seed=162),
+    "fill_c200": partial(_train_fill, spacing_nm=2.00, max_na=16, seed=200),
+    "fill_o050": partial(_train_fill, spacing_nm=0.50, max_na=8, seed=50),
+    "fill_o065": partial(_train_fill, spacing_nm=0.65, max_na=8, seed=65),
+    "fill_c135": partial(_train_fill, spacing_nm=1.35, max_na=12, seed=135),
+    "fill_c095": partial(_train_fill, spacing_nm=0.95, max_na=8, seed=95),
 }
 
 HELDOUT = {
