@@ -69,6 +69,7 @@ from nafill.workflows.backends.surrogate.model import (
     RadialBasis,
     SurrogateParameters,
     fingerprints,
+    scatter_rows,
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "training"
@@ -132,15 +133,10 @@ def frame_fingerprints(params: SurrogateParameters, a):
         cpos = wrap_positions(a.positions[carbon], cell, a.pbc)
         c_images = (cpos[None] + shifts[:, None]).reshape(-1, 3)
     fp = fingerprints(params, npos, cell, a.pbc, c_images, len(carbon))
-    f_core = np.zeros((len(na), 3))
     f = fp.nn_core_dr[:, None] * fp.nn_u
-    for c in range(3):
-        f_core[:, c] += np.bincount(fp.nn_i, weights=f[:, c], minlength=len(na))
-        f_core[:, c] -= np.bincount(fp.nn_j, weights=f[:, c], minlength=len(na))
+    f_core = scatter_rows(fp.nn_i, f, len(na)) - scatter_rows(fp.nn_j, f, len(na))
     if len(fp.nc_i):
-        f = fp.nc_core_dr[:, None] * fp.nc_u
-        for c in range(3):
-            f_core[:, c] += np.bincount(fp.nc_i, weights=f[:, c], minlength=len(na))
+        f_core += scatter_rows(fp.nc_i, fp.nc_core_dr[:, None] * fp.nc_u, len(na))
     return fp, f_core, na
 
 

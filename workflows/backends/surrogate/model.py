@@ -160,12 +160,13 @@ def network_energy(params: SurrogateParameters, G: np.ndarray) -> tuple[np.ndarr
     return e, grad / params.x_std
 
 
-def _scatter(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+def scatter_rows(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """``out[i] = sum of values[p] over p with idx[p] == i`` for values of any trailing shape."""
     tail = values.shape[1:]
     m = int(np.prod(tail)) if tail else 1
     flat = (idx[:, None] * m + np.arange(m)[None, :]).ravel()
-    return np.bincount(flat, weights=values.reshape(len(idx), m).ravel(), minlength=n * m).reshape((n, *tail))
+    out = np.bincount(flat, weights=values.reshape(len(idx), m).ravel(), minlength=n * m)
+    return out.astype(float, copy=False).reshape((n, *tail))  # bincount of nothing is int
 
 
 def angular_moments(basis: RadialBasis, centre: np.ndarray, D: np.ndarray, r: np.ndarray,
@@ -188,8 +189,8 @@ def angular_moments(basis: RadialBasis, centre: np.ndarray, D: np.ndarray, r: np
     u = D[keep] / rm[:, None]
     g, dg = basis(rm)
     uu = u[:, :, None] * u[:, None, :] - np.eye(3) / 3.0
-    V = _scatter(idx, g[:, :, None] * u[:, None, :], n_centres)            # (n, k, 3)
-    T = _scatter(idx, g[:, :, None, None] * uu[:, None], n_centres)        # (n, k, 3, 3)
+    V = scatter_rows(idx, g[:, :, None] * u[:, None, :], n_centres)            # (n, k, 3)
+    T = scatter_rows(idx, g[:, :, None, None] * uu[:, None], n_centres)        # (n, k, 3, 3)
     feats = np.concatenate([(V * V).sum(-1), (T * T).sum((-1, -2))], axis=1)
     Vp, Tp = V[idx], T[idx]
     Vu = np.einsum("pka,pa->pk", Vp, u)
@@ -210,6 +211,10 @@ class AngularBlock:
     neighbour: np.ndarray   # Na index (Na-Na block) or carbon index (Na-C block)
     J: np.ndarray           # (n_pairs, n_cols, 3)
 
+    def pair_gradients(self, dEdG: np.ndarray) -> np.ndarray:
+        """dE/dD (n_pairs, 3) of the block's pairs, given dE/dG (n_na, n_channels)."""
+        return np.einsum("pk,pka->pa", dEdG[self.centre, self.cols], self.J)
+
 
 @dataclass
 class Fingerprints:
@@ -229,10 +234,6 @@ class Fingerprints:
     nc_core_dr: np.ndarray
     ang_na: AngularBlock | None = None
     ang_c: AngularBlock | None = None
-
-    def pair_gradients(self, dEdG: np.ndarray, block: AngularBlock) -> np.ndarray:
-        """dE/dD (n_pairs, 3) of an angular block's pairs, given dE/dG per Na."""
-        return np.einsum("pk,pka->pa", dEdG[block.centre, block.cols], block.J)
 
 
 def fingerprints(params: SurrogateParameters, na_pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
@@ -364,30 +365,21 @@ class NaCarbonSurrogate(Calculator):
             # Na-Na: dE/dr of pair (i -> j) from atom i's fingerprint, plus the core term
             dEdr = np.einsum("pk,pk->p", dEdG[fp.nn_i, :kn], fp.nn_dG) + fp.nn_core_dr
             f = dEdr[:, None] * fp.nn_u  # force on i is +dE/dr u, on j is -dE/dr u
-            fna = np.zeros((len(na), 3))
-            for c in range(3):
-                fna[:, c] += np.bincount(fp.nn_i, weights=f[:, c], minlength=len(na))
-                fna[:, c] -= np.bincount(fp.nn_j, weights=f[:, c], minlength=len(na))
+            n = len(na)
+            fna = scatter_rows(fp.nn_i, f, n) - scatter_rows(fp.nn_j, f, n)
             if len(fp.nc_i):
                 dEdr = np.einsum("pk,pk->p", dEdG[fp.nc_i, kn:self.params.n_radial], fp.nc_dG) + fp.nc_core_dr
                 f = dEdr[:, None] * fp.nc_u
-                fc = np.zeros((len(carbon), 3))
-                for c in range(3):
-                    fna[:, c] += np.bincount(fp.nc_i, weights=f[:, c], minlength=len(na))
-                    fc[:, c] -= np.bincount(fp.nc_k, weights=f[:, c], minlength=len(carbon))
-                forces[carbon] += fc
+                fna += scatter_rows(fp.nc_i, f, n)
+                forces[carbon] -= scatter_rows(fp.nc_k, f, len(carbon))
             if fp.ang_na is not None:
-                f = fp.pair_gradients(dEdG, fp.ang_na)
-                for c in range(3):
-                    fna[:, c] += np.bincount(fp.ang_na.centre, weights=f[:, c], minlength=len(na))
-                    fna[:, c] -= np.bincount(fp.ang_na.neighbour, weights=f[:, c], minlength=len(na))
-            if fp.ang_c is not None and len(fp.ang_c.centre):
-                f = fp.pair_gradients(dEdG, fp.ang_c)
-                fc = np.zeros((len(carbon), 3))
-                for c in range(3):
-                    fna[:, c] += np.bincount(fp.ang_c.centre, weights=f[:, c], minlength=len(na))
-                    fc[:, c] -= np.bincount(fp.ang_c.neighbour, weights=f[:, c], minlength=len(carbon))
-                forces[carbon] += fc
+                f = fp.ang_na.pair_gradients(dEdG)
+                fna += scatter_rows(fp.ang_na.centre, f, n)
+                fna -= scatter_rows(fp.ang_na.neighbour, f, n)
+            if fp.ang_c is not None:
+                f = fp.ang_c.pair_gradients(dEdG)
+                fna += scatter_rows(fp.ang_c.centre, f, n)
+                forces[carbon] -= scatter_rows(fp.ang_c.neighbour, f, len(carbon))
             forces[na] += fna
             if cache and cache["other_cache"] is not None:
                 e_o, f_o, f_host = self._emt._na_host(npos, cache["other_cache"])
