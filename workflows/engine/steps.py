@@ -47,8 +47,17 @@ class PoreFullError(NafillRunError):
     """No candidate site is left for the next Na: the fill ends there (a normal stop)."""
 
 
-LEFT_THE_PORE = "left the pore"
-"""How :func:`check_kept_structure` says that a relaxation pushed a Na out from between the walls."""
+@dataclass(frozen=True)
+class Rejection:
+    """Why :func:`check_kept_structure` refuses a relaxed structure: ``expelled`` is True when a
+    Na was pushed out from between the walls (all candidates expelled = the pore is full), False
+    when a Na sits too close to the host. ``str()`` gives the one-line message."""
+
+    message: str
+    expelled: bool
+
+    def __str__(self) -> str:
+        return self.message
 
 ENERGY_DEDUP_EV = 1e-6
 """Beam members closer than this in energy are taken to be the same structure."""
@@ -259,7 +268,7 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
 
 
 # ----------------------------------------------------------------------------- complete
-def check_kept_structure(atoms: Atoms, min_host_distance_A: float = MIN_NA_C_DISTANCE_A) -> str | None:
+def check_kept_structure(atoms: Atoms, min_host_distance_A: float = MIN_NA_C_DISTANCE_A) -> Rejection | None:
     """Why a relaxed structure cannot be kept (a Na outside the pore or too close to the host)."""
     na = guest_indices(atoms)
     if len(na) == 0:
@@ -267,10 +276,10 @@ def check_kept_structure(atoms: Atoms, min_host_distance_A: float = MIN_NA_C_DIS
     pos = atoms.positions[na]
     inside = between_walls(atoms, pos)
     if not inside.all():
-        return f"Na {int(na[~inside][0])} {LEFT_THE_PORE} (not between the walls)"
+        return Rejection(f"Na {int(na[~inside][0])} left the pore (not between the walls)", expelled=True)
     d = min_distances(atoms, pos, host_indices(atoms))
     if (d < min_host_distance_A).any():
-        return f"a Na is {d.min():.2f} A from the host (< {min_host_distance_A} A)"
+        return Rejection(f"a Na is {d.min():.2f} A from the host (< {min_host_distance_A} A)", expelled=False)
     return None
 
 
@@ -326,7 +335,7 @@ def complete_step(
         energies.append(float(res.energy_eV))
         if why:
             failures.append(f"candidate {k} ({cand.site_kind}): {why}")
-            n_expelled += LEFT_THE_PORE in why
+            n_expelled += why.expelled
             continue
         ok.append((float(res.energy_eV), cand.parent_rank, k))
     if not ok and n_expelled == len(results):

@@ -133,3 +133,17 @@ def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
         assert b.get_potential_energy() - fp.e_core == pytest.approx(E[k].item(), abs=1e-9)
         np.testing.assert_allclose(b.get_forces()[na] - f_core, Ft[off:off + len(na)].detach().numpy(), atol=1e-9)
         off += len(na)
+
+
+def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
+    from nafill.workflows.backends.surrogate import active_learning
+    from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_SPACINGS_NM, TRAIN
+
+    assert HELDOUT_SPACINGS_NM == {0.45, 0.60, 1.19, 1.82}
+    trained = [fn.keywords["spacing_nm"] for fn in TRAIN.values() if "spacing_nm" in getattr(fn, "keywords", {})]
+    assert len(trained) >= 12 and not set(trained) & HELDOUT_SPACINGS_NM
+    assert not {round(s, 2) for s, _ in active_learning.PORES} & HELDOUT_SPACINGS_NM
+    with pytest.raises(SystemExit) as e:
+        active_learning.main(["--parameters", "never-read.json", "--pores", "1.62:8", "1.82:16"])
+    assert e.value.code == 2
+    assert "--pores: [0.45, 0.6, 1.19, 1.82] nm are held out for validation" in capsys.readouterr().err

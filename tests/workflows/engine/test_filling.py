@@ -16,7 +16,7 @@ from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import RelaxResult
 from nafill.workflows.engine.loop import fill, start_path
 from nafill.workflows.engine.policy import FillingPolicy
-from nafill.workflows.engine.steps import plan_step
+from nafill.workflows.engine.steps import check_kept_structure, plan_step
 from nafill.workflows.engine.store import load_path
 
 
@@ -289,3 +289,20 @@ def test_every_candidate_pushing_a_na_out_ends_the_fill_as_full(tmp_path):
     assert len(p.steps) == 2 and p.state["finished"]
     assert "every candidate for Na number 3 pushed a Na out of the pore on relaxing: the pore is full at 2 Na" in p.state["stop_reason"]
     assert load_path(out).state["finished"]
+
+
+def test_kept_structure_check_says_whether_a_na_was_expelled_or_squeezed():
+    from ase import Atom
+
+    host = cavity(1.05)
+    inside = host.copy()
+    inside.append(Atom("Na", host.positions[:, :2].mean(axis=0).tolist() + [host.positions[:, 2].mean()]))
+    assert check_kept_structure(inside) is None
+    out = inside.copy()
+    out.positions[-1, 2] = host.positions[:, 2].max() + 5.0
+    why = check_kept_structure(out)
+    assert why.expelled and "left the pore" in str(why)
+    close = inside.copy()
+    close.positions[-1] = host.positions[host.positions[:, 2].argmin()] + [0.0, 0.0, 1.0]
+    why = check_kept_structure(close)
+    assert not why.expelled and str(why).startswith("a Na is 1.00 A from the host")

@@ -23,7 +23,7 @@ from ase.io import write
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.pores import cavity, orifice
 from nafill.workflows.backends.base import FrozenHostBackend
-from nafill.workflows.backends.surrogate.label_sevennet import DEFAULT_OUT, Labeller
+from nafill.workflows.backends.surrogate.label_sevennet import DEFAULT_OUT, HELDOUT_SPACINGS_NM, Labeller
 from nafill.workflows.backends.surrogate.model import NaCarbonSurrogate, SurrogateParameters
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.policy import FillingPolicy
@@ -41,9 +41,8 @@ def main(argv=None) -> None:
                          " ".join(f"{s}:{n}" for s, n in PORES) + ")")
     args = ap.parse_args(argv)
     pores = [(float(p.split(":")[0]), int(p.split(":")[1])) for p in args.pores] if args.pores else PORES
-    held_out = {1.19, 1.82, 0.45, 0.60}
-    if any(round(s, 2) in held_out for s, _ in pores):
-        ap.error(f"--pores: {sorted(held_out)} nm are held out for validation; choose training pores")
+    if any(round(s, 2) in HELDOUT_SPACINGS_NM for s, _ in pores):
+        ap.error(f"--pores: {sorted(HELDOUT_SPACINGS_NM)} nm are held out for validation; choose training pores")
     params = SurrogateParameters.from_dict(json.loads(args.parameters.read_text()))
     sur = FrozenHostBackend(partial(NaCarbonSurrogate, params), "surrogate-candidate", {"file": str(args.parameters)})
     lab = Labeller(args.out)

@@ -361,7 +361,6 @@ TRAIN = {
     "fill_o070": partial(_train_fill, spacing_nm=0.70, max_na=8, seed=70),
     "fill_c105": partial(_train_fill, spacing_nm=1.05, max_na=6, seed=105),
     "fill_c218": partial(_train_fill, spacing_nm=2.18, max_na=8, seed=218),
-    "fill_o055": partial(_train_fill, spacing_nm=0.55, max_na=6, seed=55),
     # mid-size confined clusters (x = 6-16), the data the 1.82 nm path needed (session 5)
     "fill_c162": partial(_train_fill, spacing_nm=1.62, max_na=16, seed=162),
     "fill_c200": partial(_train_fill, spacing_nm=2.00, max_na=16, seed=200),
@@ -369,14 +368,27 @@ TRAIN = {
     "fill_o065": partial(_train_fill, spacing_nm=0.65, max_na=8, seed=65),
     "fill_c135": partial(_train_fill, spacing_nm=1.35, max_na=12, seed=135),
     "fill_c095": partial(_train_fill, spacing_nm=0.95, max_na=8, seed=95),
+    # orifice spacings between the trained ones (session 6): the squeezed single Na layer
+    # changes fast with spacing, and 0.05 nm steps left the model blind between them
+    "fill_o055": partial(_train_fill, spacing_nm=0.55, max_na=8, seed=55),
+    "fill_o047": partial(_train_fill, spacing_nm=0.47, max_na=8, seed=47),
+    "fill_o062": partial(_train_fill, spacing_nm=0.62, max_na=8, seed=62),
 }
 
-HELDOUT = {
-    "naive_c119": lambda lab, n: fill_frames(lab, n, 1.19, 8, 10, 0.05, 300, 0, "test", 119),
-    "heldout_o045": lambda lab, n: fill_frames(lab, n, 0.45, 8, 4, 0.05, 300, 0, "test", 45),
-    "naive_c182": lambda lab, n: fill_frames(lab, n, 1.82, 16, 10, 0.05, 300, 0, "test", 182),
-    "heldout_o060": lambda lab, n: fill_frames(lab, n, 0.60, 8, 4, 0.05, 300, 0, "test", 60),
+HELDOUT_FILLS = {  # name: (spacing nm, max Na, candidates per step, seed)
+    "naive_c119": (1.19, 8, 10, 119),
+    "heldout_o045": (0.45, 8, 4, 45),
+    "naive_c182": (1.82, 16, 10, 182),
+    "heldout_o060": (0.60, 8, 4, 60),
 }
+"""The validation fills: naive SevenNet-0 fills (every candidate fully relaxed to 0.05 eV/A)."""
+
+HELDOUT_SPACINGS_NM = frozenset(s for s, *_ in HELDOUT_FILLS.values())
+"""Spacings no training or active-learning task may fill."""
+
+HELDOUT = {name: partial(fill_frames, spacing_nm=s, max_na=n, n_cand=c, fmax=0.05, steps=300, every=0,
+                         split="test", seed=seed)
+           for name, (s, n, c, seed) in HELDOUT_FILLS.items()}
 
 
 def main(argv=None) -> None:
