@@ -126,7 +126,8 @@ def test_worker_pools_made_once_per_process_and_reaped():
 def test_no_worker_survives_its_parent(sig, home, tmp_path):
     p = subprocess.Popen(NAFILL + ["fill", "--spacing-nm", "1.19", "--max-na", "10", "--candidates", "16",
                                    "--workers", "2", "-q", "--out", str(tmp_path / "run")],
-                         env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                         env=dict(os.environ, PYTHONFAULTHANDLER="1"), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and p.poll() is None:
         kids = subprocess.run(["pgrep", "-s", str(p.pid)], capture_output=True, text=True).stdout.split()
@@ -135,7 +136,11 @@ def test_no_worker_survives_its_parent(sig, home, tmp_path):
         time.sleep(0.1)
     assert p.poll() is None, "the run should still be going"
     os.kill(p.pid, sig)
-    p.wait(timeout=60)
+    try:
+        p.wait(timeout=90)
+    except subprocess.TimeoutExpired:  # say where it hangs: faulthandler dumps every thread on SIGABRT
+        os.kill(p.pid, signal.SIGABRT)
+        pytest.fail(f"no exit 90 s after {sig.name}; stacks:\n" + p.communicate(timeout=30)[1].decode()[-4000:])
     for _ in range(100):
         left = subprocess.run(["pgrep", "-s", str(p.pid)], capture_output=True, text=True).stdout.split()
         if not left:
