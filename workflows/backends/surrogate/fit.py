@@ -95,7 +95,9 @@ def host_key(atoms) -> str:
 
 
 def read_frames(data_dir: Path, split: str | None = "train") -> list:
-    files = sorted(glob.glob(str(data_dir / "*.extxyz")) + glob.glob(str(data_dir / "*.extxyz.gz")))
+    # by name, compressed or not: a scratch folder and the committed (gzipped) one give one order
+    files = sorted(glob.glob(str(data_dir / "*.extxyz")) + glob.glob(str(data_dir / "*.extxyz.gz")),
+                   key=lambda f: Path(f).name.removesuffix(".gz"))
     frames = []
     for f in files:
         for a in read(f, index=":"):
