@@ -1,10 +1,11 @@
 """Issue 13's table: the fidelity ladder (mlip expensive, surrogate cheap) against the naive search.
 
-    python benchmarks/ladder.py [--pores 1.19:8 1.82:16] [--no-compare-learning] [--out DIR]
+    python benchmarks/ladder.py [--pores 1.19:8 1.82:16] [--no-compare-learning] [--no-hessian] [--out DIR]
 
 For each pore: a fill with the default policy (``screen=auto``: the surrogate searches, mlip
 relaxes the best few) with the run-learned correction and, unless ``--no-compare-learning``,
-without it. Prints per x: H(x) of the ladder, of the naive reference (10 random candidates per
+without it. ``--no-hessian``: the expensive relaxations start from BFGS's default curvature
+instead of the cheap level's Hessian (the rule before session 6). Prints per x: H(x) of the ladder, of the naive reference (10 random candidates per
 step, each relaxed with mlip: ``benchmarks/naive_reference.json``, written by
 ``benchmarks/naive_reference.py`` from the committed held-out SevenNet-0 fills), the
 difference, mlip evaluations per step, whether the cheap first choice was kept; then totals:
@@ -23,6 +24,9 @@ from _common import isolate, table
 ap = argparse.ArgumentParser()
 ap.add_argument("--pores", nargs="+", default=["1.19:8", "1.82:16"])
 ap.add_argument("--no-compare-learning", action="store_true")
+ap.add_argument("--no-hessian", action="store_true", help="policy screen_hessian=False")
+ap.add_argument("--screen-keep", type=int, default=None, help="policy screen_keep (default: the policy's)")
+ap.add_argument("--screen-max", type=int, default=None, help="policy screen_max (default: the policy's)")
 ap.add_argument("--threads", type=int, default=2, help="torch threads for SevenNet-0 (default 2)")
 ap.add_argument("--out", type=Path, default=None,
                 help="keep the run folders here (a rerun with the same folder resumes them: finished fills cost nothing)")
@@ -55,8 +59,11 @@ for item in args.pores:
     naive, src = naive_reference(spacing)
     runs = {}
     for learn in ([True] if args.no_compare_learning else [True, False]):
-        out = (args.out or Path(tmp)) / f"c{spacing}_{'learn' if learn else 'raw'}"
-        path = fill(cavity(spacing), mlip, FillingPolicy(max_na=max_na, screen_learn=learn), out_dir=out)
+        ladder = {k: v for k, v in (("screen_keep", args.screen_keep), ("screen_max", args.screen_max)) if v}
+        tag = "".join(f"_{k[7:]}{v}" for k, v in ladder.items()) + ("_cold" if args.no_hessian else "")
+        out = (args.out or Path(tmp)) / f"c{spacing}_{'learn' if learn else 'raw'}{tag}"
+        path = fill(cavity(spacing), mlip, FillingPolicy(max_na=max_na, screen_learn=learn,
+                                                         screen_hessian=not args.no_hessian, **ladder), out_dir=out)
         runs[learn] = (path, path.summary["elapsed_s"])  # the run's own clock: a kept --out resumes
     rows = []
     p, _ = runs[True]

@@ -35,6 +35,8 @@ class Backend(ABC):
     """An energy engine. Subclasses implement :meth:`relax` and :meth:`single_point`."""
 
     name: str = "backend"
+    takes_initial_hessian: bool = False
+    """Whether :meth:`relax` uses an ``initial_hessian`` (its optimiser is nafill's BFGS)."""
     default_fmax_eV_A: float = 0.05
     """Force threshold of a fill's relaxations when its policy leaves ``fmax_eV_A`` unset, eV/A."""
 
@@ -57,8 +59,14 @@ class Backend(ABC):
         fmax_eV_A: float = 0.05,
         max_steps: int = 300,
         fixed: Sequence[int] | None = None,
+        initial_hessian: np.ndarray | None = None,
     ) -> RelaxResult:
-        """Relax ``atoms`` with ``fixed`` atoms frozen (default: every non-Na atom)."""
+        """Relax ``atoms`` with ``fixed`` atoms frozen (default: every non-Na atom).
+
+        ``initial_hessian`` (eV/A^2, 3 n_free square over the free atoms' Cartesian coordinates
+        in index order): a curvature estimate to start the optimiser from, e.g. the cheap level's
+        at the cheap minimum (:mod:`nafill.workflows.engine.hessian`). Backends whose optimiser
+        cannot take one (VASP's own) ignore it."""
 
     @abstractmethod
     def single_point(self, atoms: Atoms) -> RelaxResult:
@@ -86,10 +94,24 @@ class Backend(ABC):
         return {}
 
     def relax_many(
-        self, structures: Sequence[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1
+        self, structures: Sequence[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1,
+        initial_hessians: Sequence[np.ndarray | None] | None = None,
     ) -> list[RelaxResult]:
-        """Relax several structures; results in input order (same with any ``workers``)."""
-        return map_relax(self, list(structures), fmax_eV_A, max_steps, workers)
+        """Relax several structures; results in input order (same with any ``workers``).
+        ``initial_hessians``: one per structure (or None), as for :meth:`relax`."""
+        return map_relax(self, list(structures), fmax_eV_A, max_steps, workers, initial_hessians)
+
+
+HESSIAN_FLOOR_EV_A2 = 0.5
+"""Smallest curvature an initial Hessian keeps (eV/A^2): soft or negative modes of the cheap level
+are raised to it, so the first BFGS steps stay bounded (and ``maxstep_A`` caps them anyway)."""
+
+
+def positive_definite(hessian: np.ndarray, floor_eV_A2: float = HESSIAN_FLOOR_EV_A2) -> np.ndarray:
+    """``hessian`` symmetrised, with eigenvalues replaced by ``max(|w|, floor)`` (eV/A^2)."""
+    h = np.asarray(hessian, float)
+    w, v = np.linalg.eigh(0.5 * (h + h.T))
+    return (v * np.maximum(np.abs(w), floor_eV_A2)) @ v.T
 
 
 def max_free_force(forces: np.ndarray, free: np.ndarray) -> float:
@@ -110,6 +132,7 @@ class AseCalculatorBackend(Backend):
     """
 
     freeze_host_required = False
+    takes_initial_hessian = True
 
     def __init__(
         self,
@@ -172,6 +195,7 @@ class AseCalculatorBackend(Backend):
         fmax_eV_A: float = 0.05,
         max_steps: int = 300,
         fixed: Sequence[int] | None = None,
+        initial_hessian: np.ndarray | None = None,
     ) -> RelaxResult:
         check_range("fmax_eV_A", fmax_eV_A, 0.0, 10.0, "eV/A", lo_inclusive=False)
         check_int("max_steps", max_steps, 0, 100000)
@@ -180,6 +204,8 @@ class AseCalculatorBackend(Backend):
         try:
             # the optimizer sees only the free atoms: its Hessian is 3 n_free square, not 3 N
             opt = BFGS(Filter(work, indices=np.where(free)[0]), logfile=None, maxstep=self.maxstep_A)
+            if initial_hessian is not None and np.shape(initial_hessian) == (3 * free.sum(),) * 2:
+                opt.H0 = positive_definite(initial_hessian)
             converged = bool(opt.run(fmax=fmax_eV_A, steps=max_steps)) if free.any() else True
             n_steps = int(opt.nsteps)
             e = work.get_potential_energy()

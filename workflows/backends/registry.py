@@ -50,6 +50,14 @@ def default_fmax_eV_A(name: str) -> float:
     return Backend.default_fmax_eV_A
 
 
+def takes_initial_hessian(name: str) -> bool:
+    """Whether backend ``name``'s relaxations use an initial Hessian: not ``vasp`` (its own
+    optimiser), every ASE-calculator backend."""
+    if str(name).strip().lower() == "vasp":
+        return VaspBackend.takes_initial_hessian
+    return AseCalculatorBackend.takes_initial_hessian
+
+
 def _import_factory(spec: str):
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:

@@ -79,6 +79,14 @@ class CostMeter:
         d["single_points" if single_point else "relaxations"] += 1
         d["wall_s"] += float(result.wall_s)
 
+    def add_calls(self, backend: str, evaluations: int, wall_s: float) -> None:
+        """``evaluations`` energy+force calls outside a relaxation (finite differences), counted as
+        that many single points."""
+        d = self.data.setdefault(backend, {"evaluations": 0, "relaxations": 0, "single_points": 0, "wall_s": 0.0})
+        d["evaluations"] += int(evaluations)
+        d["single_points"] += int(evaluations)
+        d["wall_s"] += float(wall_s)
+
     def merge(self, other: dict[str, Any]) -> CostMeter:
         for name, d in (other or {}).items():
             mine = self.data.setdefault(name, {"evaluations": 0, "relaxations": 0, "single_points": 0, "wall_s": 0.0})

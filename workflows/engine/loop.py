@@ -18,6 +18,7 @@ from nafill.structures.capacity import pore_capacity
 from nafill.structures.geometry import guest_indices
 from nafill.workflows.backends.base import Backend
 from nafill.workflows.engine.documents import FillingPath, StepRecord
+from nafill.workflows.engine.hessian import initial_hessian
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.references import references
 from nafill.workflows.engine.steps import (
@@ -68,11 +69,14 @@ def run_step(path: FillingPath, backend: Backend) -> StepRecord | None:
     try:  # planning (no site left) or completing (every candidate expelled a Na) may find the pore full
         plan = plan_step(path, backend)
         results = backend.relax_many(
-            [c.atoms() for c in plan.candidates], policy.fmax_eV_A, policy.max_relax_steps, policy.workers
+            [c.atoms() for c in plan.candidates], policy.fmax_eV_A, policy.max_relax_steps, policy.workers,
+            initial_hessians=[initial_hessian(c.structure) for c in plan.candidates],
         )
         while added := extend_step(path, plan, results):  # the fidelity ladder takes one more
             results += backend.relax_many([plan.candidates[k].atoms() for k in added], policy.fmax_eV_A,
-                                          policy.max_relax_steps, policy.workers)
+                                          policy.max_relax_steps, policy.workers,
+                                          initial_hessians=[initial_hessian(plan.candidates[k].structure)
+                                                            for k in added])
         record = complete_step(path, plan, results, wall_s=time.perf_counter() - t0)
     except PoreFullError as exc:
         finish(path, str(exc))

@@ -17,9 +17,11 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
+import numpy as np
 from ase import Atoms
 
 from nafill.errors import check_int
@@ -60,9 +62,9 @@ def _init_worker(backend: Backend, parent_pid: int | None = None) -> None:
         pass
 
 
-def _relax_one(args: tuple[Atoms, float, int]) -> RelaxResult:
-    atoms, fmax, steps = args
-    return _WORKER_BACKEND.relax(atoms, fmax, steps)  # type: ignore[union-attr]
+def _relax_one(args: tuple[Atoms, float, int, np.ndarray | None]) -> RelaxResult:
+    atoms, fmax, steps, hessian = args
+    return _WORKER_BACKEND.relax(atoms, fmax, steps, initial_hessian=hessian)  # type: ignore[union-attr]
 
 
 def resolve_workers(workers: int | str | None) -> int:
@@ -87,19 +89,24 @@ def resolve_workers(workers: int | str | None) -> int:
 
 
 def map_relax(
-    backend: Backend, structures: list[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1
+    backend: Backend, structures: list[Atoms], fmax_eV_A: float, max_steps: int, workers: int = 1,
+    initial_hessians: Sequence[np.ndarray | None] | None = None,
 ) -> list[RelaxResult]:
-    """Relax ``structures`` with ``backend``; ``workers > 1`` uses a fork-based process pool."""
+    """Relax ``structures`` with ``backend``; ``workers > 1`` uses a fork-based process pool.
+    ``initial_hessians``: one per structure or None (see :meth:`Backend.relax`)."""
     workers = resolve_workers(workers)
+    hessians = list(initial_hessians) if initial_hessians is not None else [None] * len(structures)
+    if len(hessians) != len(structures):
+        raise ValueError(f"{len(hessians)} initial Hessians for {len(structures)} structures")
     if workers == 1 or len(structures) <= 1:
-        return [backend.relax(a, fmax_eV_A, max_steps) for a in structures]
+        return [backend.relax(a, fmax_eV_A, max_steps, initial_hessian=h) for a, h in zip(structures, hessians)]
     key = (_backend_key(backend), workers)
     pool = _POOLS.get(key)
     if pool is None:
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
                                    initializer=_init_worker, initargs=(backend, os.getpid()))
         _POOLS[key] = pool
-    return list(pool.map(_relax_one, [(a, fmax_eV_A, max_steps) for a in structures]))
+    return list(pool.map(_relax_one, [(a, fmax_eV_A, max_steps, h) for a, h in zip(structures, hessians)]))
 
 
 def _backend_key(backend: Backend):

@@ -74,6 +74,10 @@ class FillingPolicy:
             missed the best expensive energy by more than this, eV.
         screen_learn: correct the cheap energies with what the expensive backend said so far in
             this run (a fitted offset, slope and per-Na term) before the margin test.
+        screen_hessian: the expensive relaxations start their BFGS from the cheap level's
+            Hessian at the cheap minimum (:mod:`nafill.workflows.engine.hessian`) instead of the
+            stiff default guess: several times fewer expensive evaluations per relaxation. Not
+            computed under ``vasp``, whose own optimiser takes none.
         fill_order: ``"energy"`` (every site of the pore competes) or ``"narrow-first"`` (connected
             pores: the next Na goes to the narrowest section that is not yet full, as the
             published mechanism has it; see :mod:`nafill.workflows.engine.order`). No effect on
@@ -107,6 +111,7 @@ class FillingPolicy:
     screen_max: int = 3
     screen_margin_eV: float = 0.05
     screen_learn: bool = True
+    screen_hessian: bool = True
     fill_order: str = "energy"
     section_sharp_rise_V: float = 0.25
     site_height_A: float = 2.4
@@ -114,7 +119,7 @@ class FillingPolicy:
     min_na_distance_A: float = 2.8
     n_directions: int = 16
 
-    SCREEN_FIELDS = ("screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn")
+    SCREEN_FIELDS = ("screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn", "screen_hessian")
     """The ladder's settings (no effect without ``screen_calculator``)."""
 
     NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience", "stop_sharp_rise_V", "stop_margin")
@@ -199,5 +204,7 @@ class FillingPolicy:
         out = {k: v for k, v in self.without_unused_ladder().items() if k not in self.NON_PHYSICAL}
         if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
             del out["fill_order"], out["section_sharp_rise_V"]
+        if out.get("screen_hessian") is True:  # the default start: the same, for runs from before it
+            del out["screen_hessian"]
         return out
 

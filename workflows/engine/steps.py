@@ -34,8 +34,9 @@ from nafill.structures.connected import section_of, section_spacings_nm
 from nafill.structures.geometry import between_walls, guest_indices, host_indices, min_distances
 from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.base import Backend
-from nafill.workflows.backends.registry import get_backend
+from nafill.workflows.backends.registry import get_backend, takes_initial_hessian
 from nafill.workflows.engine.documents import FillingPath, RelaxResult, StepRecord
+from nafill.workflows.engine.hessian import attach, finite_difference_hessian
 from nafill.workflows.engine.ladder import Correction, CostMeter, extend_plan, resolve_screen
 from nafill.workflows.engine.order import section_state
 from nafill.workflows.engine.policy import FillingPolicy
@@ -261,6 +262,12 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
         ranked.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
     if not ranked:
         raise NafillRunError(f"the screening backend {cheap.name!r} failed on every candidate")
+    if policy.screen_hessian and takes_initial_hessian(path.backend.get("name", "")):
+        for c in ranked[: policy.screen_max]:  # the expensive relaxations start from its curvature
+            fd = finite_difference_hessian(cheap, c.atoms())
+            if fd is not None:
+                attach(c.structure, fd[0])
+                meter.add_calls(cheap.name, fd[1], fd[2])
     e_host_cheap = references(cheap, path.host_atoms())["e_host_eV"]
     screen = {"backend": cheap.name, "e_host_cheap_eV": float(e_host_cheap),
               "cheap_energies_eV": [float(e) for e in energies], "added": []}

@@ -31,6 +31,7 @@ from nafill.errors import NafillRunError
 from nafill.io import atoms_from_dict
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.engine.documents import FillingPath, RelaxResult
+from nafill.workflows.engine.hessian import initial_hessian
 from nafill.workflows.engine.ladder import CostMeter
 from nafill.workflows.engine.loop import start_path
 from nafill.workflows.engine.policy import FillingPolicy
@@ -214,8 +215,9 @@ class RelaxCandidatesTask(FiretaskBase):
         policy = FillingPolicy.from_dict(settings["policy"])
         backend = backend_from_settings(settings, fw_spec)
         refs = structures_for(current_launchpad(self))
-        structures = [atoms_from_dict(s) for s in refs.hydrate(list(self["candidates"]))]
-        results = backend.relax_many(structures, policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
+        docs = refs.hydrate(list(self["candidates"]))
+        results = backend.relax_many([atoms_from_dict(s) for s in docs], policy.fmax_eV_A, policy.max_relax_steps,
+                                     policy.workers, initial_hessians=[initial_hessian(s) for s in docs])
         pushed = refs.dehydrate_pack([{"index": k, "result": r.as_dict()} for k, r in zip(self["indices"], results)])
         meter = CostMeter()
         for r in results:

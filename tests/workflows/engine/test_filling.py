@@ -198,7 +198,7 @@ class FailingBackend:
     def __getattr__(self, item):
         return getattr(self.inner, item)
 
-    def relax_many(self, structures, fmax, steps, workers=1):
+    def relax_many(self, structures, fmax, steps, workers=1, initial_hessians=None):
         out = []
         for k, a in enumerate(structures):
             n = len(guest_indices(a))
@@ -270,7 +270,7 @@ class ExpellingBackend(FailingBackend):
     """Relaxes normally, except that at ``fail_at`` Na every relaxation ends with the first Na
     pushed out of the pore (far above the upper wall), as in an overfull pore."""
 
-    def relax_many(self, structures, fmax, steps, workers=1):
+    def relax_many(self, structures, fmax, steps, workers=1, initial_hessians=None):
         out = []
         for a in structures:
             r = self.inner.relax(a, fmax, steps)

@@ -133,3 +133,48 @@ def test_ladder_settings_do_not_change_a_single_fidelity_identity():
     c = FillingPolicy(screen_keep=1).validate(None, "mlip").physical()
     d = FillingPolicy(screen_keep=2).validate(None, "mlip").physical()
     assert c != d and c["screen_calculator"] == "surrogate"
+
+
+def test_cheap_hessian_is_the_curvature_and_shortens_the_expensive_relaxation():
+    from nafill.structures.sites import add_guest
+    from nafill.workflows.engine.hessian import finite_difference_hessian, free_indices
+
+    emt = get_backend("emt")
+    host = cavity(1.19)
+    mid = host.positions[:, 2].mean()
+    a = add_guest(add_guest(host, np.array([1.0, 1.2, mid - 3.0])), np.array([4.1, 3.0, mid + 2.5]))
+    h, n_calls, _ = finite_difference_hessian(emt, a)
+    assert h.shape == (6, 6) and n_calls == 12 and np.allclose(h, h.T)
+    # the Hessian predicts the force change of a small displacement (second order)
+    d = np.random.default_rng(1).normal(0, 0.003, 6)
+    b = a.copy()
+    b.positions[free_indices(a)] += d.reshape(2, 3)
+    fa = emt.calculator.get_forces(a)[free_indices(a)].ravel()
+    fb = emt.calculator.get_forces(b)[free_indices(a)].ravel()
+    assert np.abs((fb - fa) + h @ d).max() < 0.05 * np.abs(fb - fa).max() + 1e-4
+    # from a displaced start, the same minimum in fewer steps
+    start = a.copy()
+    start.positions[free_indices(a)] += np.random.default_rng(2).normal(0, 0.15, (2, 3))
+    plain = emt.relax(start, 0.01, 300)
+    r0 = emt.relax(start, 0.01, 300)
+    hs = finite_difference_hessian(emt, r0.atoms())[0]
+    warm = emt.relax(start, 0.01, 300, initial_hessian=hs)
+    assert warm.ok and warm.energy_eV == pytest.approx(plain.energy_eV, abs=2e-3)
+    assert warm.n_ionic_steps < plain.n_ionic_steps
+    # a Hessian of the wrong size is ignored, not an error
+    assert emt.relax(start, 0.01, 300, initial_hessian=np.eye(3)).n_ionic_steps == plain.n_ionic_steps
+
+
+def test_ladder_hands_the_cheap_hessian_to_the_expensive_level_and_counts_it():
+    emt = get_backend("emt")
+    policy = dict(max_na=4, fmax_eV_A=0.01, screen_calculator="surrogate", screen_keep=1, screen_max=2)
+    warm = fill(cavity(1.19), emt, FillingPolicy(**policy))
+    cold = fill(cavity(1.19), emt, FillingPolicy(**policy, screen_hessian=False))
+    ev = [sum(s["cost"]["emt"]["evaluations"] for s in p.steps) for p in (warm, cold)]
+    assert ev[0] < ev[1]
+    # the finite differences are cheap-level single points: 6 per Na per candidate handed on
+    for w, c in zip(warm.steps, cold.steps):
+        extra = w["cost"]["surrogate"]["single_points"] - c["cost"]["surrogate"]["single_points"]
+        assert extra >= 6 * w["n_na"]
+    assert "screen_hessian" not in FillingPolicy().physical()
+    assert FillingPolicy(screen_hessian=False).physical()["screen_hessian"] is False

@@ -143,7 +143,9 @@ class VaspBackend(Backend):
         return res
 
     def relax(self, atoms: Atoms, fmax_eV_A: float = 0.01, max_steps: int = 200,
-              fixed: Sequence[int] | None = None) -> RelaxResult:
+              fixed: Sequence[int] | None = None, initial_hessian=None) -> RelaxResult:
+        """VASP relaxes with its own optimiser (IBRION), which takes no initial Hessian: an
+        ``initial_hessian`` is ignored."""
         fix = host_indices(atoms) if fixed is None else np.asarray(fixed, int)
         return self._calculate(atoms, fix, "relax", int(max_steps), float(fmax_eV_A))
 
