@@ -25,8 +25,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--pores", nargs="+", default=["1.19:8", "1.82:16"])
 ap.add_argument("--no-compare-learning", action="store_true")
 ap.add_argument("--no-hessian", action="store_true", help="policy screen_hessian=False")
-ap.add_argument("--screen-keep", type=int, default=None, help="policy screen_keep (default: the policy's)")
-ap.add_argument("--screen-max", type=int, default=None, help="policy screen_max (default: the policy's)")
+ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                help="other FillingPolicy fields (integers), e.g. screen_max=5 beam_width=2")
 ap.add_argument("--threads", type=int, default=2, help="torch threads for SevenNet-0 (default 2)")
 ap.add_argument("--out", type=Path, default=None,
                 help="keep the run folders here (a rerun with the same folder resumes them: finished fills cost nothing)")
@@ -59,8 +59,8 @@ for item in args.pores:
     naive, src = naive_reference(spacing)
     runs = {}
     for learn in ([True] if args.no_compare_learning else [True, False]):
-        ladder = {k: v for k, v in (("screen_keep", args.screen_keep), ("screen_max", args.screen_max)) if v}
-        tag = "".join(f"_{k[7:]}{v}" for k, v in ladder.items()) + ("_cold" if args.no_hessian else "")
+        ladder = {k: int(v) for k, v in (item.split("=") for item in args.set)}
+        tag = "".join(f"_{k}{v}" for k, v in ladder.items()) + ("_cold" if args.no_hessian else "")
         out = (args.out or Path(tmp)) / f"c{spacing}_{'learn' if learn else 'raw'}{tag}"
         path = fill(cavity(spacing), mlip, FillingPolicy(max_na=max_na, screen_learn=learn,
                                                          screen_hessian=not args.no_hessian, **ladder), out_dir=out)

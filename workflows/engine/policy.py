@@ -68,7 +68,8 @@ class FillingPolicy:
             nm, mlip under the surrogate): with a cap of 5 the ranking rule took all 5 at every
             step and the relaxations from cheap geometries cost 4 (x = 2) to 20 (x = 5)
             evaluations each, 80 mlip evaluations at x = 5, twice issue 13's budget of 40 per
-            Na, so the cap stays 3.
+            Na, so the cap stays 3 (measured before ``screen_hessian``, which made each
+            relaxation about 3 times cheaper).
         screen_margin_eV: take one more candidate when its predicted expensive energy is within
             this of the best found, or (with ``screen_learn``) when the corrected cheap energy
             missed the best expensive energy by more than this, eV.
