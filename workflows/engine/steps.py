@@ -60,6 +60,7 @@ class Rejection:
     def __str__(self) -> str:
         return self.message
 
+
 ENERGY_DEDUP_EV = 1e-6
 """Beam members closer than this in energy are taken to be the same structure."""
 
