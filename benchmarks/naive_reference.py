@@ -1,5 +1,5 @@
-"""The naive reference of issue 13: SevenNet-0 H(x) of the 1.19 nm (to 8 Na) and 1.82 nm (to 16 Na)
-cavities, written to ``benchmarks/naive_reference.json`` for ``benchmarks/ladder.py``.
+"""The naive reference of issue 13: SevenNet-0 H(x) of the 1.19 nm and 1.82 nm
+cavities (16 Na each), written to ``benchmarks/naive_reference.json`` for ``benchmarks/ladder.py``.
 
     python benchmarks/naive_reference.py
 

@@ -376,7 +376,7 @@ TRAIN = {
 }
 
 HELDOUT_FILLS = {  # name: (spacing nm, max Na, candidates per step, seed)
-    "naive_c119": (1.19, 8, 10, 119),
+    "naive_c119": (1.19, 16, 10, 119),
     "heldout_o045": (0.45, 8, 4, 45),
     "naive_c182": (1.82, 16, 10, 182),
     "heldout_o060": (0.60, 8, 4, 60),
