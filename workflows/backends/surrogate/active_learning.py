@@ -9,6 +9,13 @@ orifices) with the surrogate, and labels with SevenNet-0 every kept structure an
 (10-step) SevenNet-0 relaxation from it (every second frame), which walks from the surrogate's
 minimum towards SevenNet-0's: the frames land in ``DIR/active_<round>.extxyz`` with
 ``split = "train"``. Deterministic (fill seeds, one torch thread); about 12 SevenNet-0 calls per step.
+
+    python -m nafill.workflows.backends.surrogate.active_learning --parameters FILE --drift [--out DIR]
+
+``--drift`` labels the other failure: the surrogate's surface sloping away from SevenNet-0's own
+minima. Every relaxed candidate of the committed SevenNet-0 training fills (``DRIFT_FILLS``) is
+relaxed again by the surrogate; the end point is labelled, and the midpoint too when a Na moved
+more than 0.3 A (round 6: 294 frames, 294 SevenNet-0 calls, 4 min on one core).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import json
 from functools import partial
 from pathlib import Path
 
-from ase.io import write
+import numpy as np
+from ase.io import read, write
 
 from nafill.structures.capacity import pore_capacity
+from nafill.structures.geometry import guest_indices
 from nafill.structures.pores import cavity, orifice
 from nafill.workflows.backends.base import FrozenHostBackend
 from nafill.workflows.backends.surrogate.label_sevennet import DEFAULT_OUT, HELDOUT_SPACINGS_NM, Labeller
@@ -30,12 +39,50 @@ from nafill.workflows.engine.policy import FillingPolicy
 
 PORES = ((1.05, 8), (1.48, 12), (2.18, 10), (0.40, 8), (0.70, 8), (0.55, 6))
 
+DRIFT_FILLS = {"fill_c135": 6, "fill_c148": 6, "fill_c162": 6, "fill_c200": 6, "fill_c218": 6, "fill_c095": 6,
+               "fill_o040": 1, "fill_o047": 1, "fill_o050": 1, "fill_o055": 1, "fill_o062": 1, "fill_o065": 1,
+               "fill_o070": 1}
+"""``--drift``: committed SevenNet-0 training fills and the first Na count whose structures are used."""
+
+
+def drift_frames(lab: Labeller, sur: FrozenHostBackend, fills: dict[str, int], round_: str,
+                 min_shift_A: float = 0.3) -> list:
+    """Label where the surrogate *drifts* from SevenNet-0's own minima: every relaxed candidate of
+    the committed training fills (from ``fills[name]`` Na on; orifices: the kept ones), relaxed
+    again by the surrogate; the end point is labelled, and the midpoint too when a Na moved more
+    than ``min_shift_A``. A spurious downhill valley of the surrogate (measured on the held-out
+    1.82 nm path from 12 Na: SevenNet-0's minima slide 0.4-1.3 eV down the surrogate's surface into
+    structures SevenNet-0 puts 0.4-0.65 eV higher) is found at SevenNet-0's minima themselves."""
+    frames = []
+    for name, first in fills.items():
+        src = read(Path(DEFAULT_OUT) / f"{name}.extxyz.gz", index=":")
+        for a in src:
+            x = int(a.info.get("n_na", 0) or 0)
+            if x < first or not a.info.get("final") or (name.startswith("fill_o") and not a.info.get("kept")):
+                continue
+            start = a.copy()
+            start.calc = None
+            r = sur.relax(start, 0.05, 500)
+            end = r.atoms()
+            info = dict(task=f"active{round_}", split="train", n_na=x, spacing_nm=a.info.get("spacing_nm"),
+                        step=x, source_fill=name)
+            frames.append(lab.label(end, kind="active-drift", **info))
+            na = guest_indices(end)
+            if np.linalg.norm(end.positions[na] - start.positions[na], axis=1).max() > min_shift_A:
+                mid = start.copy()
+                mid.positions[na] = 0.5 * (start.positions[na] + end.positions[na])
+                frames.append(lab.label(mid, kind="active-drift", **info))
+        print(f"drift: {name} done, {len(frames)} frames, {lab.n_calls} SevenNet calls", flush=True)
+    return frames
+
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parameters", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--round", default="1")
+    ap.add_argument("--drift", action="store_true",
+                    help="label the surrogate's drift from the committed training fills' minima instead of filling")
     ap.add_argument("--pores", nargs="+", metavar="SPACING:MAX_NA",
                     help="training pores to fill, e.g. 1.48:16 2.18:16 (default: " +
                          " ".join(f"{s}:{n}" for s, n in PORES) + ")")
@@ -48,6 +95,9 @@ def main(argv=None) -> None:
     lab = Labeller(args.out)
     frames = []
     target = args.out / f"active_{args.round}.extxyz"
+    if args.drift:
+        write(target, drift_frames(lab, sur, DRIFT_FILLS, args.round), format="extxyz")
+        return
     for spacing, max_na in pores:
         host = orifice(spacing) if spacing < 0.8 else cavity(spacing)
         frames.append(lab.label(host, task=f"active{args.round}", kind="fill-host", split="train", n_na=0,
