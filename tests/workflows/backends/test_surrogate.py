@@ -16,7 +16,8 @@ from nafill.structures.pores import cavity
 from nafill.structures.sites import add_guest
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.backends.surrogate import validation as V
-from nafill.workflows.backends.surrogate.fit import host_key, read_frames
+from nafill.workflows.backends.surrogate.fit import host_key, read_frames, split_frames
+from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FILLS
 from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE, NaCarbonSurrogate, load_parameters
 
 
@@ -91,9 +92,12 @@ def test_held_out_structures_single_points(sur):
 def test_the_fit_sees_no_held_out_structure():
     """Held-out hosts and the test isomers are not in the training split."""
     train = read_frames(V.TRAINING_DIR, "train")
-    held = {host_key(V.held_out_fill("naive_c119").host)}
+    held = {host_key(V.held_out_fill(name).host) for name in HELDOUT_FILLS}
+    assert len(held) == 4
     assert not any(host_key(a) in held for a in train if (a.numbers != 11).any())
     assert all(a.info.get("split") == "train" for a in train)
+    # the shipped parameters were fitted on this set (less the frames held back for validation)
+    assert json.loads(PARAMETERS_FILE.read_text())["meta"]["n_frames"] == len(split_frames(train)[0])
     clusters = read(V.TRAINING_DIR / "clusters.extxyz.gz", index=":")
     assert {a.info["isomer"] for a in clusters if a.info["split"] == "test"} == {3, 4}
 
