@@ -9,6 +9,9 @@
   ``E_exp - E_exp(host) ~ a + b (E_cheap - E_cheap(host)) + c x``, refitted before every step on
   every pair the run has relaxed with both levels (ridge towards a = 0, b = 1, c = 0, so that a
   few pairs cannot swing it).
+* :func:`diverse_order` orders the cheap minima for the expensive level: the lowest, then the
+  lowest of each other motif (cluster sizes, close adatom pairs) within ``screen_diversity_eV``,
+  then the rest.
 * :func:`extend_plan` is the adaptive rule: after the expensive relaxations of a step, take one
   more cheap-ranked candidate when the expensive ranking disagrees with the cheap one, when the
   run-learned prediction of the best missed its expensive energy by more than
@@ -128,6 +131,21 @@ class Correction:
         lam = ridge * len(P) * np.diag([0.0, 1.0, 1.0])
         coef = np.linalg.solve(A.T @ A + lam, A.T @ y)
         return cls(float(coef[0]), float(1.0 + coef[1]), float(coef[2]), len(P))
+
+
+def diverse_order(energies: list[float], signatures: list[tuple[int, ...]], window_eV: float) -> list[int]:
+    """Order of candidates for the expensive level: the lowest energy first, then the lowest of
+    each other signature within ``window_eV`` of it (in energy order), then the rest by energy."""
+    order = sorted(range(len(energies)), key=lambda k: energies[k])
+    if not order or window_eV <= 0:
+        return order
+    e0 = energies[order[0]]
+    first, seen = [order[0]], {signatures[order[0]]}
+    for k in order[1:]:
+        if energies[k] - e0 <= window_eV and signatures[k] not in seen:
+            first.append(k)
+            seen.add(signatures[k])
+    return first + [k for k in order if k not in first]
 
 
 def extend_plan(plan, results: list[RelaxResult], kept_ok: list[bool], policy, correction: Correction | None,

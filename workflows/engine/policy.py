@@ -51,6 +51,13 @@ class FillingPolicy:
         refine_sigma_A: width of the random displacements, A.
         refine_max_na: last Na count that gets the refinement candidates (with a screen they run
             at every step: they cost only cheap calls).
+        coalesce_max: add candidates in which 1 .. ``coalesce_max`` isolated Na nearest to a
+            seed are gathered onto the seed's cluster (:func:`nafill.structures.moves.coalesce`;
+            seeds: the new Na of the best pre-screened candidate and its largest cluster), relaxed
+            like the others: the nucleation move that adding one Na at a time does not make
+            (0: off). From the third Na on, while the pore holds at most ``refine_max_na`` Na on a
+            single-fidelity search (at most ``2 coalesce_max`` more relaxations per step), at
+            every step with a screen (they cost only cheap calls there).
         screen_calculator: the cheap level of the fidelity ladder. ``"auto"`` (default): ``vasp``
             is screened by ``mlip`` (else ``surrogate``), ``mlip`` by ``surrogate``, the others not
             at all; ``None``/``"none"``: a single-fidelity search with the fill's own backend; a
@@ -64,6 +71,11 @@ class FillingPolicy:
             wider pool gives the expensive level distinct minima to choose from.
         screen_keep: expensive relaxations every step starts with (2: the first comparison of
             the two rankings comes for free).
+        screen_diversity_eV: the expensive candidates are the lowest cheap minimum, then the
+            lowest of each other motif (:func:`nafill.structures.moves.cluster_signature`: its
+            cluster sizes and close pairs of isolated Na) within this of it, then the rest by cheap energy, eV (0: by cheap
+            energy alone). The cheap level's errors are largest between motifs (adatoms against
+            a cluster), so each motif near the top gets one expensive relaxation.
         screen_max: most expensive relaxations per step. Measured (``benchmarks/ladder.py``, 1.19
             nm, mlip under the surrogate): with a cap of 5 the ranking rule took all 5 at every
             step and the relaxations from cheap geometries cost 4 (x = 2) to 20 (x = 5)
@@ -106,9 +118,11 @@ class FillingPolicy:
     refine_trials: int = 2
     refine_sigma_A: float = 0.8
     refine_max_na: int = 6
+    coalesce_max: int = 4
     screen_calculator: str | None = AUTO
     screen_pool: int = 12
     screen_keep: int = 2
+    screen_diversity_eV: float = 0.3
     screen_max: int = 3
     screen_margin_eV: float = 0.05
     screen_learn: bool = True
@@ -120,7 +134,8 @@ class FillingPolicy:
     min_na_distance_A: float = 2.8
     n_directions: int = 16
 
-    SCREEN_FIELDS = ("screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn", "screen_hessian")
+    SCREEN_FIELDS = ("screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn", "screen_hessian",
+                     "screen_diversity_eV")
     """The ladder's settings (no effect without ``screen_calculator``)."""
 
     NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience", "stop_sharp_rise_V", "stop_margin")
@@ -162,6 +177,8 @@ class FillingPolicy:
         check_int("screen_keep", self.screen_keep, 1, 100)
         check_int("screen_max", self.screen_max, self.screen_keep, 100)
         check_range("screen_margin_eV", self.screen_margin_eV, 0.0, 10.0, "eV")
+        check_range("screen_diversity_eV", self.screen_diversity_eV, 0.0, 10.0, "eV")
+        check_int("coalesce_max", self.coalesce_max, 0, 100)
         self.screen_calculator = resolve_screen(self.screen_calculator, backend_name)
         check_int("refine_trials", self.refine_trials, 0, 1000)
         check_int("refine_max_na", self.refine_max_na, 0, 100000)
@@ -205,7 +222,9 @@ class FillingPolicy:
         out = {k: v for k, v in self.without_unused_ladder().items() if k not in self.NON_PHYSICAL}
         if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
             del out["fill_order"], out["section_sharp_rise_V"]
-        if out.get("screen_hessian") is True:  # the default start: the same, for runs from before it
-            del out["screen_hessian"]
+        # defaults added after runs existed: left out, so those run folders resume with them
+        for name, default in (("screen_hessian", True), ("screen_diversity_eV", 0.3), ("coalesce_max", 4)):
+            if name in out and out[name] == default:
+                del out[name]
         return out
 

@@ -32,12 +32,13 @@ from nafill.errors import NafillRunError
 from nafill.io import atoms_from_dict, atoms_to_dict
 from nafill.structures.connected import section_of, section_spacings_nm
 from nafill.structures.geometry import between_walls, guest_indices, host_indices, min_distances
+from nafill.structures.moves import cluster_signature, coalesce, na_clusters
 from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.base import Backend
 from nafill.workflows.backends.registry import get_backend, takes_initial_hessian
 from nafill.workflows.engine.documents import FillingPath, RelaxResult, StepRecord
 from nafill.workflows.engine.hessian import attach, finite_difference_hessian
-from nafill.workflows.engine.ladder import Correction, CostMeter, extend_plan, resolve_screen
+from nafill.workflows.engine.ladder import Correction, CostMeter, diverse_order, extend_plan, resolve_screen
 from nafill.workflows.engine.order import section_state
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.engine.references import references
@@ -216,9 +217,12 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         prescreen = [float(e) for e in energies]
         order = sorted(range(len(plans)), key=lambda k: (stage[k], energies[k]))
         plans = [plans[k] for k in sorted(order[:keep])]
-    # perturbation moves: up to refine_max_na on a single-fidelity search; at every step on a cheap level
+    # perturbation and nucleation moves: up to refine_max_na on a single-fidelity search; at every
+    # step on a cheap level
     if policy.refine_trials and n_na > 1 and (n_na <= policy.refine_max_na or cheap_name):
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
+    if policy.coalesce_max and n_na > 2 and (n_na <= policy.refine_max_na or cheap_name):
+        plans += _coalesced(plans, policy, step_seed(policy.seed, n_na, 20_000))
     reserve: list[CandidatePlan] = []
     screen: dict[str, Any] = {}
     n_screened = n_after_screen = 0
@@ -232,8 +236,7 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
 
 def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> list[CandidatePlan]:
     """``refine_trials`` copies of the best-ranked candidate with every Na displaced at random."""
-    ranked = [p for p in plans if p.prescreen_energy_eV is not None] or plans
-    best = min(ranked, key=lambda p: p.prescreen_energy_eV if p.prescreen_energy_eV is not None else 0.0)
+    best = _best_ranked(plans)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(policy.refine_trials):
@@ -241,6 +244,35 @@ def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
         na = guest_indices(a)
         a.positions[na] += rng.normal(0.0, policy.refine_sigma_A, (len(na), 3))
         out.append(CandidatePlan(best.parent_rank, best.site_A, "perturbed", atoms_to_dict(a)))
+    return out
+
+
+def _best_ranked(plans: list[CandidatePlan]) -> CandidatePlan:
+    ranked = [p for p in plans if p.prescreen_energy_eV is not None] or plans
+    return min(ranked, key=lambda p: p.prescreen_energy_eV if p.prescreen_energy_eV is not None else 0.0)
+
+
+def _coalesced(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> list[CandidatePlan]:
+    """Nucleation moves on the best-ranked candidate: 1 .. ``coalesce_max`` isolated Na gathered
+    onto the new Na, and onto the largest cluster when there is one (:func:`coalesce`)."""
+    best = _best_ranked(plans)
+    a = best.atoms()
+    na = guest_indices(a)
+    labels = na_clusters(a)
+    sizes = np.bincount(labels)
+    seeds = [int(na[-1])]
+    if sizes.max() > 1:
+        largest = int(na[int(np.argmax(sizes[labels]))])
+        if labels[-1] != labels[list(na).index(largest)]:
+            seeds.append(largest)
+    out = []
+    for s in seeds:
+        for m in range(1, policy.coalesce_max + 1):
+            moved = coalesce(a, s, m, policy.min_host_distance_A, policy.min_na_distance_A,
+                             n_directions=policy.n_directions, rng_seed=seed)
+            if moved is None:
+                break
+            out.append(CandidatePlan(best.parent_rank, best.site_A, "coalesced", atoms_to_dict(moved)))
     return out
 
 
@@ -263,6 +295,9 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
         ranked.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
     if not ranked:
         raise NafillRunError(f"the screening backend {cheap.name!r} failed on every candidate")
+    signatures = [cluster_signature(c.atoms()) for c in ranked]
+    ranked = [ranked[k] for k in diverse_order([c.prescreen_energy_eV for c in ranked], signatures,
+                                               policy.screen_diversity_eV)]
     if policy.screen_hessian and takes_initial_hessian(path.backend.get("name", "")):
         for c in ranked[: policy.screen_max]:  # the expensive relaxations start from its curvature
             fd = finite_difference_hessian(cheap, c.atoms())

@@ -125,7 +125,8 @@ class StudySettings:
         two spacing relaxations, small caps and a cheap search."""
         base = dict(layers=[2, 3], cavities_nm=[1.19, 1.82], orifices_nm=[0.45, 0.60], connected_nm=[[0.5, 1.2]],
                     neb_nm=[0.45], cavity_max_na=8, orifice_max_na=4, connected_max_na=8,
-                    policy={"n_candidates": 12, "prescreen": 2, "prescreen_pool": 12, "refine_trials": 0},
+                    policy={"n_candidates": 12, "prescreen": 2, "prescreen_pool": 12, "refine_trials": 0,
+                            "coalesce_max": 0},
                     reduced=True)
         base.update(kw)
         return cls(**base)
@@ -231,6 +232,7 @@ def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -
             continue
         kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
         extra = policy.refine_trials if 1 < n <= policy.refine_max_na else 0
+        extra += 2 * policy.coalesce_max if 2 < n <= policy.refine_max_na else 0
         relax += kept + extra
         if policy.prescreen is not None:
             sp += policy.n_candidates

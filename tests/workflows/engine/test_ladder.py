@@ -6,7 +6,7 @@ import pytest
 from nafill.errors import NafillInputError
 from nafill.structures.pores import cavity
 from nafill.workflows.backends.registry import get_backend
-from nafill.workflows.engine.ladder import Correction, default_screen, resolve_screen
+from nafill.workflows.engine.ladder import Correction, default_screen, diverse_order, resolve_screen
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.policy import FillingPolicy
 
@@ -178,3 +178,35 @@ def test_ladder_hands_the_cheap_hessian_to_the_expensive_level_and_counts_it():
         assert extra >= 6 * w["n_na"]
     assert "screen_hessian" not in FillingPolicy().physical()
     assert FillingPolicy(screen_hessian=False).physical()["screen_hessian"] is False
+
+
+def test_diverse_order_puts_one_of_each_motif_near_the_top_first():
+    e = [0.0, 0.05, 0.10, 0.20, 0.50]
+    sig = [(1, 1), (1, 1), (2,), (2,), (3,)]
+    assert diverse_order(e, sig, 0.3) == [0, 2, 1, 3, 4]  # (3,) is 0.5 eV up: outside the window
+    assert diverse_order(e, sig, 0.6) == [0, 2, 4, 1, 3]
+    assert diverse_order(e, sig, 0.0) == [0, 1, 2, 3, 4]
+
+
+def test_the_screen_proposes_nucleation_moves_and_sends_one_of_each_motif_first():
+    """At 4 Na the cheap search relaxes the gathered (coalesced) candidates too, and the expensive
+    level gets the lowest of each motif before a second one of the same motif."""
+    from nafill.structures.moves import cluster_signature
+    from nafill.workflows.engine.steps import plan_step
+
+    emt = get_backend("emt")
+    policy = dict(max_na=3, screen_calculator="surrogate", screen_keep=3, screen_max=6, screen_diversity_eV=10.0)
+    path = fill(cavity(1.82), emt, FillingPolicy(**policy))
+    plan = plan_step(path, emt)
+    sent = plan.candidates + plan.reserve
+    sigs = [cluster_signature(c.atoms()) for c in sent]
+    n_motifs = len(set(sigs))
+    assert n_motifs >= 2  # isolated Na and at least one cluster motif among the cheap minima
+    assert len(set(sigs[:n_motifs])) == n_motifs  # one of each motif first
+    assert plan.n_screened > 12 + 2  # the pool of 12, 2 perturbed, and the moves
+    # without the moves and the diversity, fewer cheap relaxations and cheap-energy order only
+    plain = fill(cavity(1.82), emt, FillingPolicy(**{**policy, "coalesce_max": 0, "screen_diversity_eV": 0.0}))
+    p2 = plan_step(plain, emt)
+    assert p2.n_screened < plan.n_screened
+    e = [c.prescreen_energy_eV for c in p2.candidates + p2.reserve]
+    assert e == sorted(e)
