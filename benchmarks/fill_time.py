@@ -2,7 +2,8 @@
 
     python benchmarks/fill_time.py
 
-Runs `nafill fill --spacing-nm 1.82` (FireWorks engine, the default) and `--engine local`, each
+Runs `nafill fill --spacing-nm 1.82 --calculator emt` (FireWorks engine, the default) and
+`--engine local`, each
 until the stop rule / full pore, and prints wall times, steps and relaxations per Na.
 """
 
@@ -16,7 +17,7 @@ tmp = isolate()
 for engine in ("fireworks", "local"):
     out = f"{tmp}/c182_{engine}"
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "nafill.cli", "fill", "--spacing-nm", "1.82", "--out", out, "-q",
+    res = subprocess.run([sys.executable, "-m", "nafill.cli", "fill", "--spacing-nm", "1.82", "--calculator", "emt", "--out", out, "-q",
                           "--engine", engine], capture_output=True, text=True, check=True)
     wall = time.perf_counter() - t0
     print(f"engine {engine:9s}: {wall:6.1f} s wall for the whole fill (target <= 60 s)")
