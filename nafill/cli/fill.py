@@ -32,6 +32,9 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
               help="Rank candidates after this many steps relaxing the new Na alone (0: single points).")
 @click.option("--beam", "beam_width", type=int, default=1, show_default=True,
               help="Keep the B lowest structures per step (1 = greedy lowest-enthalpy path).")
+@click.option("--nucleation-moves", "coalesce_max", type=int, default=4, show_default=True,
+              help="Also try gathering 1..N isolated Na onto a seed cluster (from the 3rd Na; to 6 Na "
+                   "single-fidelity, every step under a screen); 0: off.")
 @click.option("--fmax", "fmax_eV_A", type=float, default=None,
               help="Force threshold of the Na relaxations, eV/A [default: 0.01 for vasp (the "
                    "protocol's EDIFFG = -0.01), 0.05 for the other backends].")
@@ -61,7 +64,7 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
 def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, screen_calculator,
              screen_max, screen_margin_eV, screen_learn, max_na,
-             n_candidates, prescreen, prescreen_steps, beam_width, fmax_eV_A, max_relax_steps, stop_rise_eV,
+             n_candidates, prescreen, prescreen_steps, beam_width, coalesce_max, fmax_eV_A, max_relax_steps, stop_rise_eV,
              stop_patience, fill_order, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
              quiet) -> None:
     """Fill a pore one Na at a time along the lowest-enthalpy path (the main job).
@@ -77,7 +80,8 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
         calculator=calculator, calc_options=parse_calc_options(calc_option),
         policy_kwargs=dict(
             max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
-            prescreen_steps=prescreen_steps, beam_width=beam_width, fmax_eV_A=fmax_eV_A, max_relax_steps=max_relax_steps,
+            prescreen_steps=prescreen_steps, beam_width=beam_width, coalesce_max=coalesce_max, fmax_eV_A=fmax_eV_A,
+            max_relax_steps=max_relax_steps,
             stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, fill_order=fill_order, seed=seed,
             workers=workers,
             screen_calculator=screen_calculator, screen_max=screen_max, screen_margin_eV=screen_margin_eV,

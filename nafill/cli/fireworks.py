@@ -37,10 +37,10 @@ def submit() -> None:
 def _policy_options(f):
     """Options shared by every `submit` verb, handed to the command as ``policy`` and ``submit_kw``."""
     @functools.wraps(f)
-    def wrapper(*, max_na, n_candidates, prescreen, beam_width, fmax_eV_A, seed, calculator, calc_option,
+    def wrapper(*, max_na, n_candidates, prescreen, beam_width, coalesce_max, fmax_eV_A, seed, calculator, calc_option,
                 batch_size, spec_items, screen_calculator, screen_max, screen_margin_eV, screen_learn, **rest):
         policy = FillingPolicy(max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
-                               beam_width=beam_width, fmax_eV_A=fmax_eV_A, seed=seed,
+                               beam_width=beam_width, coalesce_max=coalesce_max, fmax_eV_A=fmax_eV_A, seed=seed,
                                screen_calculator=screen_calculator, screen_max=screen_max,
                                screen_margin_eV=screen_margin_eV, screen_learn=screen_learn)
         policy.validate()  # every value refused before anything is built or submitted
@@ -56,6 +56,8 @@ def _policy_options(f):
     w = click.option("--seed", type=int, default=0, show_default=True)(w)
     w = click.option("--fmax", "fmax_eV_A", type=float, default=None,
                      help="Force threshold, eV/A [default: 0.01 for vasp, 0.05 for the other backends].")(w)
+    w = click.option("--nucleation-moves", "coalesce_max", type=int, default=4, show_default=True,
+                     help="Also try gathering 1..N isolated Na onto a seed cluster; 0: off.")(w)
     w = click.option("--beam", "beam_width", type=int, default=1, show_default=True)(w)
     w = click.option("--prescreen", type=int, default=4, show_default=True,
                      help="Relax the best K by single point (0: all).")(w)

@@ -102,6 +102,7 @@ for flag, values in {
     "--prescreen": ["-1", "10001", "x"],
     "--prescreen-steps": ["-1", "x"],
     "--beam": ["0", "101", "-2"],
+    "--nucleation-moves": ["-1", "101", "x"],
     "--fmax": ["0", "-0.1", "nan", "inf", "11", "x"],
     "--max-relax-steps": ["0", "-3", "x"],
     "--stop-rise-ev": ["0", "-1", "nan", "x"],
@@ -136,7 +137,7 @@ bad("fill max-na above capacity", _replace(FILL, "--max-na", "500"))
 for v in ["abc", "0", "nan", "6"]:
     bad(f"submit spacing {v!r}", _replace(SUBMIT, "--spacing-nm", v))
 for flag, v in [("--max-na", "0"), ("--max-na", "x"), ("--candidates", "0"), ("--prescreen", "-1"), ("--beam", "0"),
-                ("--fmax", "0"), ("--fmax", "nan"), ("--seed", "-1"), ("--batch-size", "0"), ("--batch-size", "x"),
+                ("--nucleation-moves", "-1"), ("--fmax", "0"), ("--fmax", "nan"), ("--seed", "-1"), ("--batch-size", "0"), ("--batch-size", "x"),
                 ("--calculator", "bogus"), ("--calc-option", "bogus=1"), ("--calc-option", "x"),
                 ("--spec", "noequals"), ("--launchpad", "{work}/nope.yaml"), ("--max-na", "500")]:
     bad(f"submit fill {flag} {v!r}", _replace(SUBMIT, flag, v) if flag in SUBMIT else SUBMIT + [flag, v])

@@ -133,6 +133,11 @@ def test_ladder_settings_do_not_change_a_single_fidelity_identity():
     c = FillingPolicy(screen_keep=1).validate(None, "mlip").physical()
     d = FillingPolicy(screen_keep=2).validate(None, "mlip").physical()
     assert c != d and c["screen_calculator"] == "surrogate"
+    # defaults added after run folders existed stay out of the identity (those folders resume);
+    # a non-default value is part of it
+    assert not {"coalesce_max", "screen_diversity_eV", "screen_hessian"} & set(c)
+    assert FillingPolicy(coalesce_max=0).validate(None, "emt").physical()["coalesce_max"] == 0
+    assert FillingPolicy(screen_diversity_eV=0.0).validate(None, "mlip").physical()["screen_diversity_eV"] == 0.0
 
 
 def test_cheap_hessian_is_the_curvature_and_shortens_the_expensive_relaxation():
