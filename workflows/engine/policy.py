@@ -138,6 +138,10 @@ class FillingPolicy:
                      "screen_diversity_eV")
     """The ladder's settings (no effect without ``screen_calculator``)."""
 
+    LATER_FIELDS = ("screen_hessian", "screen_diversity_eV", "coalesce_max")
+    """Fields added after run folders existed: left out of :meth:`physical` at their defaults, so
+    those folders resume (and go on with the new search)."""
+
     NON_PHYSICAL = ("workers", "max_na", "stop_rise_eV", "stop_patience", "stop_sharp_rise_V", "stop_margin")
     """Fields that may change on resume without changing the path computed so far."""
 
@@ -222,9 +226,9 @@ class FillingPolicy:
         out = {k: v for k, v in self.without_unused_ladder().items() if k not in self.NON_PHYSICAL}
         if out["fill_order"] == "energy":  # the default order: keys and resume checks as before it existed
             del out["fill_order"], out["section_sharp_rise_V"]
-        # defaults added after runs existed: left out, so those run folders resume with them
-        for name, default in (("screen_hessian", True), ("screen_diversity_eV", 0.3), ("coalesce_max", 4)):
-            if name in out and out[name] == default:
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in self.LATER_FIELDS:  # at their defaults: as for the runs from before they existed
+            if name in out and out[name] == defaults[name]:
                 del out[name]
         return out
 

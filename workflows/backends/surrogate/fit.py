@@ -344,7 +344,7 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, mean, std,
         [w.detach().numpy().copy() for w in model.W], [b.detach().numpy().copy() for b in model.b],
         {"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
-         "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight,
+         "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": dict(WEIGHTS),
          "hidden": list(HIDDEN), "seed": seed, "angular": angular},
         *ang,
     )
@@ -357,7 +357,15 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=3000)
     ap.add_argument("--force-weight", type=float, default=0.02)
     ap.add_argument("--radial-only", action="store_true", help="no angular moments (the form of fits a-f)")
+    ap.add_argument("--weight", nargs="+", default=[], metavar="KIND=W",
+                    help="loss weight of a frame kind instead of the default (WEIGHTS), e.g. bcc=600")
     args = ap.parse_args(argv)
+    for item in args.weight:
+        kind, _, value = item.partition("=")
+        try:
+            WEIGHTS[kind] = float(value)
+        except ValueError:
+            ap.error(f"--weight {item!r} must be KIND=NUMBER")
     frames = read_frames(args.data, "train")
     train, valid = split_frames(frames)
     params = fit(train, args.epochs, args.force_weight, val_frames=valid, angular=not args.radial_only)
