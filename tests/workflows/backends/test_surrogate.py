@@ -151,3 +151,14 @@ def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
         active_learning.main(["--parameters", "never-read.json", "--pores", "1.62:8", "1.82:16"])
     assert e.value.code == 2
     assert "--pores: [0.45, 0.6, 1.19, 1.82] nm are held out for validation" in capsys.readouterr().err
+
+
+def test_the_fit_refuses_a_malformed_kind_weight_before_reading_data(capsys):
+    from nafill.workflows.backends.surrogate import fit
+
+    before = dict(fit.WEIGHTS)
+    with pytest.raises(SystemExit) as e:
+        fit.main(["--data", "never-read", "--weight", "bcc=600", "bcc=heavy"])
+    assert e.value.code == 2
+    assert "--weight 'bcc=heavy' must be KIND=NUMBER" in capsys.readouterr().err
+    assert fit.WEIGHTS == before
