@@ -248,6 +248,7 @@ def _perturbed(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
 
 
 def _best_ranked(plans: list[CandidatePlan]) -> CandidatePlan:
+    """The candidate with the lowest pre-screen energy (the first one when none was pre-screened)."""
     ranked = [p for p in plans if p.prescreen_energy_eV is not None] or plans
     return min(ranked, key=lambda p: p.prescreen_energy_eV if p.prescreen_energy_eV is not None else 0.0)
 
