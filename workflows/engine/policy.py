@@ -73,8 +73,8 @@ class FillingPolicy:
             the two rankings comes for free).
         screen_diversity_eV: the expensive candidates are the lowest cheap minimum, then the
             lowest of each other motif (:func:`nafill.structures.moves.cluster_signature`: its
-            cluster sizes and close pairs of isolated Na) within this of it, then the rest by cheap energy, eV (0: by cheap
-            energy alone). The cheap level's errors are largest between motifs (adatoms against
+            cluster sizes and close pairs of isolated Na) within this of it, then the rest by
+            cheap energy, eV (0: by cheap energy alone). The cheap level's errors are largest between motifs (adatoms against
             a cluster), so each motif near the top gets one expensive relaxation.
         screen_max: most expensive relaxations per step. Measured (``benchmarks/ladder.py``, 1.19
             nm, mlip under the surrogate): with a cap of 5 the ranking rule took all 5 at every
@@ -200,6 +200,16 @@ class FillingPolicy:
         elif self.max_na is not None:
             check_int("max_na", self.max_na, 1, 100000)
         return self
+
+    def perturbs_at(self, n_na: int, screened: bool) -> bool:
+        """Whether the step adding Na number ``n_na`` gets the ``refine_trials`` perturbed
+        candidates: from the second Na, up to ``refine_max_na`` (every step with a screen)."""
+        return bool(self.refine_trials) and n_na > 1 and (n_na <= self.refine_max_na or screened)
+
+    def coalesces_at(self, n_na: int, screened: bool) -> bool:
+        """Whether the step adding Na number ``n_na`` gets the nucleation moves (``coalesce_max``):
+        from the third Na, up to ``refine_max_na`` (every step with a screen)."""
+        return bool(self.coalesce_max) and n_na > 2 and (n_na <= self.refine_max_na or screened)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

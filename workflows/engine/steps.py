@@ -219,9 +219,9 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         plans = [plans[k] for k in sorted(order[:keep])]
     # perturbation and nucleation moves: up to refine_max_na on a single-fidelity search; at every
     # step on a cheap level
-    if policy.refine_trials and n_na > 1 and (n_na <= policy.refine_max_na or cheap_name):
+    if policy.perturbs_at(n_na, bool(cheap_name)):
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
-    if policy.coalesce_max and n_na > 2 and (n_na <= policy.refine_max_na or cheap_name):
+    if policy.coalesces_at(n_na, bool(cheap_name)):
         plans += _coalesced(plans, policy, step_seed(policy.seed, n_na, 20_000))
     reserve: list[CandidatePlan] = []
     screen: dict[str, Any] = {}

@@ -231,8 +231,8 @@ def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -
             relax += policy.screen_max
             continue
         kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
-        extra = policy.refine_trials if 1 < n <= policy.refine_max_na else 0
-        extra += 2 * policy.coalesce_max if 2 < n <= policy.refine_max_na else 0
+        extra = policy.refine_trials if policy.perturbs_at(n, False) else 0
+        extra += 2 * policy.coalesce_max if policy.coalesces_at(n, False) else 0
         relax += kept + extra
         if policy.prescreen is not None:
             sp += policy.n_candidates
