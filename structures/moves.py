@@ -8,8 +8,8 @@ a cluster (SevenNet-0 against the surrogate in the 1.82 nm cavity at 6 Na: the 4
 surrogate), the path stays on adatoms and every later step is 0.2-0.6 eV too high.
 :func:`coalesce` builds the missing candidates: it moves the isolated Na nearest to a seed onto
 neighbour sites of the seed's cluster, one at a time. :func:`cluster_signature` names a
-structure's motif (its cluster sizes and close pairs of isolated Na) so that a screen can send distinct motifs, not only the
-lowest cheap energies, to the expensive backend.
+structure's motif (its cluster sizes and close pairs of isolated Na) so that a screen can send
+distinct motifs, not only the lowest cheap energies, to the expensive backend.
 
 Pure functions on ASE ``Atoms``; no I/O and no energies.
 """
@@ -35,16 +35,12 @@ def _na_distances(atoms: Atoms, na: np.ndarray) -> np.ndarray:
     return d
 
 
-def na_clusters(atoms: Atoms, cutoff_A: float = CLUSTER_CUTOFF_A) -> np.ndarray:
-    """Cluster label of every Na (aligned with :func:`guest_indices`), by single linkage at
-    ``cutoff_A`` (A) under periodic boundaries. Labels are 0, 1, ... in order of first appearance."""
-    na = guest_indices(atoms)
-    labels = -np.ones(len(na), int)
-    if len(na) == 0:
-        return labels
-    near = _na_distances(atoms, na) < cutoff_A
+def _linkage_labels(d: np.ndarray, cutoff_A: float) -> np.ndarray:
+    """Single-linkage cluster labels from a distance matrix (0, 1, ... in order of first appearance)."""
+    labels = -np.ones(len(d), int)
+    near = d < cutoff_A
     n = 0
-    for start in range(len(na)):
+    for start in range(len(d)):
         if labels[start] >= 0:
             continue
         stack = [start]
@@ -58,6 +54,13 @@ def na_clusters(atoms: Atoms, cutoff_A: float = CLUSTER_CUTOFF_A) -> np.ndarray:
     return labels
 
 
+def na_clusters(atoms: Atoms, cutoff_A: float = CLUSTER_CUTOFF_A) -> np.ndarray:
+    """Cluster label of every Na (aligned with :func:`guest_indices`), by single linkage at
+    ``cutoff_A`` (A) under periodic boundaries. Labels are 0, 1, ... in order of first appearance."""
+    na = guest_indices(atoms)
+    return _linkage_labels(_na_distances(atoms, na), cutoff_A) if len(na) else -np.ones(0, int)
+
+
 CLOSE_ADATOMS_A = 4.7
 """Two isolated Na closer than this (A) are a close pair: between the second (4.26 A) and third
 (4.92 A) hollow-hollow distances of graphene."""
@@ -69,16 +72,14 @@ def cluster_signature(atoms: Atoms, cutoff_A: float = CLUSTER_CUTOFF_A,
     isolated Na lie closer than ``close_A`` (``((4, 1, 1), 0)``: a 4-atom cluster and two isolated
     Na far apart; ``((), 0)`` with no Na). Isolated Na give up charge to the walls and repel: how
     closely they sit is the other choice, besides clustering, that decides the early steps."""
-    labels = na_clusters(atoms, cutoff_A)
-    if len(labels) == 0:
-        return (), 0
-    sizes = np.bincount(labels)
     na = guest_indices(atoms)
-    lone = na[sizes[labels] == 1]
-    close = 0
-    if len(lone) > 1:
-        d = _na_distances(atoms, lone)
-        close = int((d[np.triu_indices(len(lone), 1)] < close_A).sum())
+    if len(na) == 0:
+        return (), 0
+    d = _na_distances(atoms, na)
+    labels = _linkage_labels(d, cutoff_A)
+    sizes = np.bincount(labels)
+    lone = np.nonzero(sizes[labels] == 1)[0]
+    close = int((d[np.ix_(lone, lone)][np.triu_indices(len(lone), 1)] < close_A).sum())
     return tuple(sorted((int(c) for c in sizes), reverse=True)), close
 
 

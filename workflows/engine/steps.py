@@ -262,10 +262,9 @@ def _coalesced(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
     labels = na_clusters(a)
     sizes = np.bincount(labels)
     seeds = [int(na[-1])]
-    if sizes.max() > 1:
-        largest = int(na[int(np.argmax(sizes[labels]))])
-        if labels[-1] != labels[list(na).index(largest)]:
-            seeds.append(largest)
+    k_big = int(np.argmax(sizes[labels]))  # a Na of the largest cluster
+    if sizes[labels[k_big]] > 1 and labels[k_big] != labels[-1]:
+        seeds.append(int(na[k_big]))
     out = []
     for s in seeds:
         for m in range(1, policy.coalesce_max + 1):
@@ -296,9 +295,10 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
         ranked.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
     if not ranked:
         raise NafillRunError(f"the screening backend {cheap.name!r} failed on every candidate")
-    signatures = [cluster_signature(c.atoms()) for c in ranked]
-    ranked = [ranked[k] for k in diverse_order([c.prescreen_energy_eV for c in ranked], signatures,
-                                               policy.screen_diversity_eV)]
+    if policy.screen_diversity_eV > 0:
+        signatures = [cluster_signature(c.atoms()) for c in ranked]
+        ranked = [ranked[k] for k in diverse_order([c.prescreen_energy_eV for c in ranked], signatures,
+                                                   policy.screen_diversity_eV)]
     if policy.screen_hessian and takes_initial_hessian(path.backend.get("name", "")):
         for c in ranked[: policy.screen_max]:  # the expensive relaxations start from its curvature
             fd = finite_difference_hessian(cheap, c.atoms())
