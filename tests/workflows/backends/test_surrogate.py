@@ -162,3 +162,16 @@ def test_the_fit_refuses_a_malformed_kind_weight_before_reading_data(capsys):
     assert e.value.code == 2
     assert "--weight 'bcc=heavy' must be KIND=NUMBER" in capsys.readouterr().err
     assert fit.WEIGHTS == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "24", "0"], "--hidden [24, 0]: each layer width must be an integer >= 1"),
+    (["--na-weight-cap", "0.5"], "--na-weight-cap 0.5: must be >= 1"),
+])
+def test_the_fit_refuses_a_bad_network_or_weight_cap_before_reading_data(capsys, argv, message):
+    from nafill.workflows.backends.surrogate import fit
+
+    with pytest.raises(SystemExit) as e:
+        fit.main(["--data", "never-read", *argv])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err

@@ -190,8 +190,13 @@ def frame_fingerprints(params: SurrogateParameters, a):
     return fp, f_core, na
 
 
-def build_batch(params: SurrogateParameters, frames: list) -> dict:
-    """Concatenate every frame's fingerprints into global arrays (atom indices offset)."""
+def build_batch(params: SurrogateParameters, frames: list, weights: dict[str, float] | None = None,
+                na_weight_cap: float | None = None) -> dict:
+    """Concatenate every frame's fingerprints into global arrays (atom indices offset).
+
+    ``weights``: loss weight per frame kind (default :data:`WEIGHTS`); ``na_weight_cap``: the
+    n_Na factor of a confined frame's weight capped there (None: not capped)."""
+    weights = WEIGHTS if weights is None else weights
     G, frame_of, nn_i, nn_j, nn_u, nn_dG, nc_i, nc_u, nc_dG = [], [], [], [], [], [], [], [], []
     e_target, f_target, n_na, w, kinds = [], [], [], [], []
     ang = {"na": ([], [], []), "c": ([], [], [])}  # centre, neighbour (Na only), J per block
@@ -219,7 +224,9 @@ def build_batch(params: SurrogateParameters, frames: list) -> dict:
         # confined frames: the per-Na error weighted by n_Na, so the loss follows the error of the
         # frame's energy (what H(x) and the ranking of a step's candidates see)
         confined = float(len(na)) if (a.numbers != 11).any() else 1.0
-        w.append(WEIGHTS.get(a.info.get("kind"), 1.0) * (3.0 if a.info.get("final") else 1.0) * confined)
+        if na_weight_cap is not None:
+            confined = min(confined, na_weight_cap)
+        w.append(weights.get(a.info.get("kind"), 1.0) * (3.0 if a.info.get("final") else 1.0) * confined)
         off += len(na)
     cat = np.concatenate
     out = {"G": cat(G), "frame_of": cat(frame_of), "nn_i": cat(nn_i), "nn_j": cat(nn_j),
@@ -315,7 +322,8 @@ def kind_errors(model: TorchModel, t: dict, kinds: list[str], kn: int) -> dict[s
 
 
 def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0, log=print,
-        val_frames: list | None = None, angular: bool = True) -> SurrogateParameters:
+        val_frames: list | None = None, angular: bool = True, hidden: tuple[int, ...] = HIDDEN,
+        weights: dict[str, float] | None = None, na_weight_cap: float | None = None) -> SurrogateParameters:
     import torch
 
     torch.manual_seed(seed)
@@ -323,16 +331,17 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
     ang = (NA_NA_ANG, NA_C_ANG) if angular else (None, None)
     skeleton = SurrogateParameters(NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, np.zeros(1), np.ones(1), [], [], {}, *ang)
     t0 = time.perf_counter()
-    batch = build_batch(skeleton, frames)
+    weights = {**WEIGHTS, **(weights or {})}
+    batch = build_batch(skeleton, frames, weights, na_weight_cap)
     mean = batch["G"].mean(0)
     std = batch["G"].std(0) + 1e-3
     t = to_torch(batch, mean, std)
-    vbatch = build_batch(skeleton, val_frames) if val_frames else None
+    vbatch = build_batch(skeleton, val_frames, weights, na_weight_cap) if val_frames else None
     tv = to_torch(vbatch, mean, std) if vbatch else None
     log(f"{len(frames)} frames, {len(batch['G'])} Na atoms, {len(batch['nn_i'])} Na-Na and "
         f"{len(batch['nc_i'])} Na-C pairs ({time.perf_counter() - t0:.0f} s)")
     kn = len(NA_NA.mu_A)
-    model = TorchModel(len(mean), seed=seed)
+    model = TorchModel(len(mean), hidden, seed=seed)
     # start the output bias at the mean energy per Na
     with torch.no_grad():
         model.b[-1][0] = float((batch["e_target"] / batch["n_na"]).mean())
@@ -360,8 +369,9 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, mean, std,
         [w.detach().numpy().copy() for w in model.W], [b.detach().numpy().copy() for b in model.b],
         {"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
-         "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": dict(WEIGHTS),
-         "hidden": list(HIDDEN), "seed": seed, "angular": angular},
+         "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": weights,
+         "na_weight_cap": na_weight_cap,
+         "hidden": list(hidden), "seed": seed, "angular": angular},
         *ang,
     )
 
@@ -375,7 +385,15 @@ def main(argv=None) -> None:
     ap.add_argument("--radial-only", action="store_true", help="no angular moments (the form of fits a-f)")
     ap.add_argument("--weight", nargs="+", default=[], metavar="KIND=W",
                     help="loss weight of a frame kind instead of the default (WEIGHTS), e.g. bcc=600")
+    ap.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN), metavar="N",
+                    help=f"hidden layer widths of the per-Na network (default: {' '.join(map(str, HIDDEN))})")
+    ap.add_argument("--na-weight-cap", type=float, default=None, metavar="N",
+                    help="cap the n_Na factor of a confined frame's weight at N (default: no cap)")
     args = ap.parse_args(argv)
+    if args.na_weight_cap is not None and args.na_weight_cap < 1:
+        ap.error(f"--na-weight-cap {args.na_weight_cap}: must be >= 1 (a frame's weight factor)")
+    if not args.hidden or min(args.hidden) < 1:
+        ap.error(f"--hidden {args.hidden}: each layer width must be an integer >= 1")
     weights = {}
     for item in args.weight:
         kind, _, value = item.partition("=")
@@ -383,10 +401,10 @@ def main(argv=None) -> None:
             weights[kind] = float(value)
         except ValueError:
             ap.error(f"--weight {item!r} must be KIND=NUMBER")
-    WEIGHTS.update(weights)
     frames = read_frames(args.data, "train")
     train, valid = split_frames(frames)
-    params = fit(train, args.epochs, args.force_weight, val_frames=valid, angular=not args.radial_only)
+    params = fit(train, args.epochs, args.force_weight, val_frames=valid, angular=not args.radial_only,
+                 hidden=tuple(args.hidden), weights=weights, na_weight_cap=args.na_weight_cap)
     args.out.write_text(json.dumps(params.as_dict()))
     print(f"wrote {args.out}")
 
