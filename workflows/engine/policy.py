@@ -55,9 +55,14 @@ class FillingPolicy:
             seed are gathered onto the seed's cluster (:func:`nafill.structures.moves.coalesce`;
             seeds: the new Na of the best pre-screened candidate and its largest cluster), relaxed
             like the others: the nucleation move that adding one Na at a time does not make
-            (0: off). From the third Na on, while the pore holds at most ``refine_max_na`` Na on a
-            single-fidelity search (at most ``2 coalesce_max`` more relaxations per step), at
+            (0: off). From the third Na on, while the pore holds at most ``coalesce_max_na`` Na on
+            a single-fidelity search (at most ``2 coalesce_max`` more relaxations per step), at
             every step with a screen (they cost only cheap calls there).
+        coalesce_max_na: last Na count that gets the nucleation moves on a single-fidelity
+            search. 12 covers the critical sizes of the cavities (7-10 Na): up to 6 (the
+            ``refine_max_na`` it used to share), the surrogate's own fill of 1.82 nm went on past
+            7 Na with isolated Na and over a 2.53 eV barrier at n* = 10; to 10 or 16, it found
+            the cluster at 7 Na (barrier 1.67 eV at n* = 7; SevenNet-0 on the ladder: 1.61 eV at 8).
         screen_calculator: the cheap level of the fidelity ladder. ``"auto"`` (default): ``vasp``
             is screened by ``mlip`` (else ``surrogate``), ``mlip`` by ``surrogate``, the others not
             at all; ``None``/``"none"``: a single-fidelity search with the fill's own backend; a
@@ -119,6 +124,7 @@ class FillingPolicy:
     refine_sigma_A: float = 0.8
     refine_max_na: int = 6
     coalesce_max: int = 4
+    coalesce_max_na: int = 12
     screen_calculator: str | None = AUTO
     screen_pool: int = 12
     screen_keep: int = 2
@@ -138,7 +144,7 @@ class FillingPolicy:
                      "screen_diversity_eV")
     """The ladder's settings (no effect without ``screen_calculator``)."""
 
-    LATER_FIELDS = ("screen_hessian", "screen_diversity_eV", "coalesce_max")
+    LATER_FIELDS = ("screen_hessian", "screen_diversity_eV", "coalesce_max", "coalesce_max_na")
     """Fields added after run folders existed: left out of :meth:`physical` at their defaults, so
     those folders resume (and go on with the new search)."""
 
@@ -183,6 +189,7 @@ class FillingPolicy:
         check_range("screen_margin_eV", self.screen_margin_eV, 0.0, 10.0, "eV")
         check_range("screen_diversity_eV", self.screen_diversity_eV, 0.0, 10.0, "eV")
         check_int("coalesce_max", self.coalesce_max, 0, 100)
+        check_int("coalesce_max_na", self.coalesce_max_na, 0, 100000)
         self.screen_calculator = resolve_screen(self.screen_calculator, backend_name)
         check_int("refine_trials", self.refine_trials, 0, 1000)
         check_int("refine_max_na", self.refine_max_na, 0, 100000)
@@ -208,8 +215,8 @@ class FillingPolicy:
 
     def coalesces_at(self, n_na: int, screened: bool) -> bool:
         """Whether the step adding Na number ``n_na`` gets the nucleation moves (``coalesce_max``):
-        from the third Na, up to ``refine_max_na`` (every step with a screen)."""
-        return bool(self.coalesce_max) and n_na > 2 and (n_na <= self.refine_max_na or screened)
+        from the third Na, up to ``coalesce_max_na`` (every step with a screen)."""
+        return bool(self.coalesce_max) and n_na > 2 and (n_na <= self.coalesce_max_na or screened)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

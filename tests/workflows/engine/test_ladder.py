@@ -135,7 +135,7 @@ def test_ladder_settings_do_not_change_a_single_fidelity_identity():
     assert c != d and c["screen_calculator"] == "surrogate"
     # defaults added after run folders existed stay out of the identity (those folders resume);
     # a non-default value is part of it
-    assert not {"coalesce_max", "screen_diversity_eV", "screen_hessian"} & set(c)
+    assert not {"coalesce_max", "coalesce_max_na", "screen_diversity_eV", "screen_hessian"} & set(c)
     assert FillingPolicy(coalesce_max=0).validate(None, "emt").physical()["coalesce_max"] == 0
     assert FillingPolicy(screen_diversity_eV=0.0).validate(None, "mlip").physical()["screen_diversity_eV"] == 0.0
 

@@ -48,8 +48,8 @@ def test_bill_and_plan_reduced():
     assert "relaxations" in bill and "total" in bill and "assumed (nothing measured yet)" in bill
     # with a fidelity ladder the fill's backend relaxes at most screen_max per step, no single points
     assert fill_cost(FillingPolicy(), 3, "vasp") == (9, 0, 9 * RELAX_CALLS_ASSUMED)
-    # single fidelity: 4 kept per step, 2 perturbed at 2..6 Na, 2 x 4 nucleation moves at 3..6 Na
-    assert fill_cost(FillingPolicy(), 8, "surrogate")[0] == 4 * 8 + 2 * 5 + 8 * 4
+    # single fidelity: 4 kept per step, 2 perturbed at 2..6 Na, 2 x 4 nucleation moves at 3..12 Na
+    assert fill_cost(FillingPolicy(), 8, "surrogate")[0] == 4 * 8 + 2 * 5 + 8 * 6
     # measured rates replace the assumption
     format_bill(parts, s, {"fill": {"per_unit": 10.0, "n": 5}})
     assert cav.calls == 80 and cav.calls_source == "measured"
