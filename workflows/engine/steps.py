@@ -217,8 +217,8 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         prescreen = [float(e) for e in energies]
         order = sorted(range(len(plans)), key=lambda k: (stage[k], energies[k]))
         plans = [plans[k] for k in sorted(order[:keep])]
-    # perturbation and nucleation moves: up to refine_max_na / coalesce_max_na on a single-fidelity search; at every
-    # step on a cheap level
+    # perturbation and nucleation moves: up to refine_max_na / coalesce_max_na Na on a single-fidelity
+    # search; at every step on a cheap level
     if policy.perturbs_at(n_na, bool(cheap_name)):
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
     if policy.coalesces_at(n_na, bool(cheap_name)):

@@ -99,13 +99,13 @@ eV (1.82 nm), barriers 2.41 @ 9 and 1.95 @ 9, bcc B +0.18 GPa and Na_n 0.033 eV/
 -0.022 eV (over), H(1) on a wall +0.029 eV, orifices 0.161 / 0.069 eV, rho 0.71, same lowest
 62 % (under 70 %): not shipped either.
 
-Session 9 (the table below: ``python benchmarks/surrogate_accuracy.py --parameters FILE``): rounds 8 (``--round 8 --pores 1.48:16 2.18:16`` with fit "n": 155 frames, 241
+Session 9: rounds 8 (``--round 8 --pores 1.48:16 2.18:16`` with fit "n": 155 frames, 241
 SevenNet-0 calls) and 8d (``--round 8d --drift`` with fit "n": 296 frames, 296 calls), about 2
 min each on one core. Fit "o" (all of it, the weights above, 24 x 24) and fit "p" (the same, 40 x
-40), each about 40 min on one core, the other core running the other fit; ``l -> o / p``:
-
+40), each about 40 min on one core, the other core running the other fit.
 Then round 9 (above) with fit "p", and two fits of all of it with 40 x 40: "q" (clusters
-weighted 10) and "r" (clusters 3, as "p"), about 43 min each, side by side. Rows (bars):
+weighted 10) and "r" (clusters 3, as "p"), about 43 min each, side by side. Each fit's row
+against its bar, measured with ``python benchmarks/surrogate_accuracy.py --parameters FILE``:
 
 - bcc a / Ecoh / B (0.02 A / 0.02 eV / 1 GPa): l -0.003/-0.010/-0.44, o +0.005/-0.000/+0.41,
   p -0.002/-0.002/+0.24, q +0.003/-0.001/+0.07, r -0.005/-0.002/-0.59
@@ -436,7 +436,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.na_weight_cap is not None and args.na_weight_cap < 1:
         ap.error(f"--na-weight-cap {args.na_weight_cap}: must be >= 1 (a frame's weight factor)")
-    if not args.hidden or min(args.hidden) < 1:
+    if min(args.hidden) < 1:  # nargs="+": never empty
         ap.error(f"--hidden {args.hidden}: each layer width must be an integer >= 1")
     weights = {}
     for item in args.weight:
