@@ -87,6 +87,18 @@ def growth_peak(h, n, opened, tol_eV: float = 0.05) -> dict[str, Any]:
     return dict(out, peak_H_eV=peak, decided=peak > 0, from_na=x0)
 
 
+def isolated_barrier_text(profile: dict[str, Any] | None) -> str:
+    """What the isolated counterpart of a connected pore must cross: its nucleation barrier
+    (``barrier +1.67 eV at n* = 7``), or its highest H when it has none. Not ``peak_H`` of the
+    minimum rule: in a cavity whose H stays above H(1), that is H(1), not a barrier."""
+    if not profile or not profile.get("H_eV"):
+        return "-"
+    nuc = profile.get("nucleation") or {}
+    if nuc.get("status") == "barrier" and nuc.get("barrier_eV") is not None:
+        return f"barrier {nuc['barrier_eV']:+.2f} eV at n* = {nuc.get('critical_size')}"
+    return f"no barrier ({nuc.get('status', 'unknown')}), highest H {max(profile['H_eV']):+.2f} eV"
+
+
 def profile_row(path: FillingPath, valence: float, mass_convention: str = "all-carbon",
                 sharp_rise_V: float = 0.25) -> dict[str, Any]:
     """One fill's profile, barrier and both capacity readings (JSON-safe)."""
@@ -234,13 +246,13 @@ def claims(tables: dict[str, Any]) -> list[dict[str, Any]]:
         con = (r or {}).get("connected") or {}
         peak = con.get("peak_H_eV")
         decided = con.get("peak_H_decided", True)
-        iso = r["isolated"]["peak_H_eV"] if r and r.get("isolated") else None
+        iso = isolated_barrier_text(r.get("isolated") if r else None)
         sign = "negative" if peak is not None and peak < 0 else "positive"
         text = "-" if peak is None else (
             f"peak H {'>= ' if con.get('peak_H_lower_bound') else ''}{peak:+.2f} eV "
             f"({sign if decided else 'undecided: no nucleation in the wide part within the run'})"
             + (f", wide part from Na {con['growth_from_na']}" if con.get("growth_from_na") else "")
-            + f"; isolated {_num(iso, '+.2f', ' eV')}")
+            + f"; isolated cavity: {iso}")
         label = "+".join(f"{x:g}" for x in pair)
         out.append(_claim(f"pre-nucleation, {label} nm: barrier turns negative", "yes" if negative else "no", text,
                           None if peak is None or not decided else (peak < 0) == negative,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nafill.analysis.capacity import PUBLISHED_VALENCE, capacity_report, gravimetric_capacity_mAh_g
-from nafill.analysis.claims import claims, peak_before_minimum
+from nafill.analysis.claims import claims, isolated_barrier_text, peak_before_minimum
 from nafill.analysis.profile import (
     format_capacity,
     strict_practical_capacity,
@@ -99,7 +99,7 @@ def test_peak_before_minimum_and_claim_rules():
     tables = {"spacing": [{"layers": 6, "spacing_nm": 1.80}, {"layers": 7, "spacing_nm": 2.5}],
               "cavities": [{"size_nm": 1.82, "profile": prof([0.1, 1.0, 0.5], cap)}],
               "orifices": [{"size_nm": 0.45, "profile": prof([-0.4], cap)}],
-              "connected": [{"sizes_nm": [0.5, 1.82], "connected": {"peak_H_eV": 0.3}, "isolated": {"peak_H_eV": 1.0}}],
+              "connected": [{"sizes_nm": [0.5, 1.82], "connected": {"peak_H_eV": 0.3}, "isolated": prof([0.1, 1.0, 0.5], cap)}],
               "neb": [{"spacing_nm": 0.40, "barrier_eV": 0.50, "climbed": True},
                       {"spacing_nm": 0.50, "barrier_eV": 0.2, "climbed": True}],
               "barrier_fit": None}
@@ -112,6 +112,11 @@ def test_peak_before_minimum_and_claim_rules():
     assert by["1.82 nm cavity: practical capacity (H rises sharply after it)"]["agrees"] is True
     assert by["1.82 nm cavity: practical gravimetric capacity"]["agrees"] is True
     assert by["pre-nucleation, 0.5+1.82 nm: barrier turns negative"]["agrees"] is True  # positive, as published
+    # the isolated counterpart is quoted by its nucleation barrier, not by H(1) (its minimum-rule peak)
+    assert by["pre-nucleation, 0.5+1.82 nm: barrier turns negative"]["computed"].endswith(
+        "isolated cavity: barrier +1.00 eV at n* = 2")
+    assert isolated_barrier_text(prof([0.1, 0.2], cap) | {"nucleation": {"status": "rising"}}) == \
+        "no barrier (rising), highest H +0.20 eV"
     assert by["Na diffusion barrier at 0.40 nm"]["agrees"] is True
     assert by["Na diffusion barrier at 0.50 nm"]["agrees"] is False  # 0.2 eV is not negligible
     # a lower bound below the published value is undecided, above it disagrees
