@@ -62,7 +62,8 @@ class FillingPolicy:
             search. 12 covers the critical sizes of the cavities (7-10 Na): up to 6 (the
             ``refine_max_na`` it used to share), the surrogate's own fill of 1.82 nm went on past
             7 Na with isolated Na and over a 2.53 eV barrier at n* = 10; to 10 or 16, it found
-            the cluster at 7 Na (barrier 1.67 eV at n* = 7; SevenNet-0 on the ladder: 1.69 eV at 6).
+            the cluster at 7 Na (barrier 1.67 eV at n* = 7; SevenNet-0 on the ladder: 1.57 eV
+            at 6, session 10).
         screen_calculator: the cheap level of the fidelity ladder. ``"auto"`` (default): ``vasp``
             is screened by ``mlip`` (else ``surrogate``), ``mlip`` by ``surrogate``, the others not
             at all; ``None``/``"none"``: a single-fidelity search with the fill's own backend; a

@@ -215,3 +215,33 @@ def test_the_screen_proposes_nucleation_moves_and_sends_one_of_each_motif_first(
     assert p2.n_screened < plan.n_screened
     e = [c.prescreen_energy_eV for c in p2.candidates + p2.reserve]
     assert e == sorted(e)
+
+
+def test_the_screen_gathers_onto_the_best_cheap_relaxed_candidate_too(monkeypatch):
+    """Under a screen the nucleation moves run twice: on the best pre-screened candidate and on the
+    best cheap-relaxed one; the second set is relaxed by the cheap level and counted in its cost."""
+    from nafill.workflows.engine import steps
+
+    emt = get_backend("emt")
+    policy = dict(max_na=3, screen_calculator="surrogate", screen_keep=2, screen_max=3)
+    path = fill(cavity(1.82), emt, FillingPolicy(**policy))
+    calls = []
+    real = steps._coalesced
+
+    def spy(plans, policy, seed):
+        out = real(plans, policy, seed)
+        calls.append((plans, out))
+        return out
+
+    monkeypatch.setattr(steps, "_coalesced", spy)
+    plan = steps.plan_step(path, emt)
+    assert len(calls) == 2
+    (pre, moved_pre), (relaxed, moved_relaxed) = calls
+    assert len(relaxed) == 1 and relaxed[0].prescreen_energy_eV is not None
+    # the relaxed base is the cheap level's lowest minimum of the pool
+    cheap = [e for e in plan.screen["cheap_energies_eV"] if np.isfinite(e)]
+    assert relaxed[0].prescreen_energy_eV == pytest.approx(min(cheap[: plan.n_screened]))
+    assert moved_relaxed  # 3 isolated Na at x = 4: gathering 1 and 2 of them onto the seed
+    # every cheap relaxation is counted: the screened pool plus the moves on the relaxed best
+    assert plan.cost["surrogate"]["relaxations"] >= plan.n_screened + len(moved_relaxed)
+    assert len(plan.screen["cheap_energies_eV"]) == plan.n_screened + len(moved_relaxed)
