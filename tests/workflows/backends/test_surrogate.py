@@ -175,3 +175,26 @@ def test_the_fit_refuses_a_bad_network_or_weight_cap_before_reading_data(capsys,
         fit.main(["--data", "never-read", *argv])
     assert e.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_small_cluster_curves_are_outside_the_committed_set_and_span_the_dimer_bond():
+    from nafill.workflows.backends.surrogate.label_sevennet import EXTRA, TRAIN, small_cluster_frames
+
+    assert "small_clusters" in EXTRA and "small_clusters" not in TRAIN
+    assert not (V.TRAINING_DIR / "small_clusters.extxyz.gz").exists()  # the shipped fit never saw them
+
+    class Stamp:  # stands in for the SevenNet-0 labeller: records the structures and their info
+        def label(self, atoms, **info):
+            a = atoms.copy()
+            a.info.update(info)
+            return a
+
+    frames = small_cluster_frames(Stamp(), "small_clusters")
+    dimers = [a for a in frames if len(a) == 2]
+    assert len(frames) == 51 and len(dimers) == 24
+    bonds = sorted(a.get_distance(0, 1) for a in dimers)
+    assert bonds[0] == pytest.approx(2.7) and bonds[-1] == pytest.approx(5.0)
+    assert all(a.info["kind"] == "cluster-small" and a.info["split"] == "train" for a in frames)
+    angles = sorted(a.info["angle_deg"] for a in frames if "angle_deg" in a.info)
+    assert angles[0] == 50 and angles[-1] == 170
+    assert all(min(a.get_all_distances()[np.triu_indices(len(a), 1)]) > 2.69 for a in frames)

@@ -127,6 +127,27 @@ Fit "q" is shipped: it meets the bcc, one-wall, 1.19 nm path, barrier and same-l
 and is the best or near it on every other row; it misses Na2 (-0.035 eV/atom), the orifices
 (0.056 / 0.064 eV, and at 0.60 nm x = 2 it gives -0.01 where SevenNet-0 has +0.003), the 1.82
 nm path (0.130 eV) and rho (0.77).
+
+Session 10, tried and not shipped (fit "q" stays). Data: round 10 with fit "q" (``--round 10
+--pores 1.62:20 2.00:20``: 226 frames, 366 SevenNet-0 calls; ``--round 10o --pores 0.40:8 0.50:8
+0.65:8 0.55:8``: 120 frames, 183 calls; ``--round 10d --drift``: 285 frames) and the Na2 / Na3
+curves of ``label_sevennet --part train --only small_clusters`` (51 frames, kind
+``cluster-small``: fit "q" overbinds the dimer by 0.07-0.08 eV at every bond from 3.0 to 3.8 A,
+though nine dimer frames are in its data). Fits, each row as above, plus the main job's own fill
+(1.82 nm) against SevenNet-0's ladder path H(1..16) (fit "q": RMS 0.085 eV, barrier 1.67 @ 7):
+
+- "s": all of it, fit "q"'s weights and ``cluster-small=200``, 3000 epochs: bcc +0.004 / -0.000
+  / +0.15; Na_n -0.022 (Na20, met); wall +0.01 / +0.024; orifices 0.087 / 0.077; paths 0.067 /
+  0.154; barriers 2.39 @ 9, 1.98 @ 9; rho 0.77 / 81 %; main job RMS 0.363 (1.99 eV @ 9).
+- "t": "s" with ``--na-weight-cap 10``: Na_n -0.014 (met); orifices 0.079 / 0.082; paths 0.071 /
+  0.171; rho 0.77 / 81 %; its main job collapses to H = 0.11 eV at 14 Na (RMS 0.423).
+- "u": fit "q"'s data and the curves only, 2000 epochs: Na_n -0.013 (met); orifices 0.150 /
+  0.096; paths 0.124 / 0.211; rho 0.71 / 81 %; main job RMS 0.191.
+
+The dimer curves fix Na_n in every fit, but each fit lost the orifices and the 1.82 nm path,
+and its own fill moved away from SevenNet-0's path, so none replaced fit "q". A fifth fit ("v":
+fit "q"'s data and round 10, 2000 epochs) was written but not evaluated. Neither round 10 nor
+the curves are in the committed set.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ What is labelled (``train``):
 * ``bulk_dense``: the 2-atom bcc cell at 66 lattice constants, 3.40-5.20 A (dense near the minimum).
 * ``clusters``: Na_n in vacuum, n = 2-20, five isomers per n (random compact growth, bcc and
   icosahedral fragments), relaxed (every 3rd frame kept); isomers 0-2 train, 3-4 test.
+* ``small_clusters`` (not in the committed set; run only when named with ``--only``): the Na2
+  bond curve (2.7-5.0 A) and Na3 curves (equilateral, linear, bond angle 50-170 degrees), kind
+  ``cluster-small``, 51 frames, 2 s.
 * ``wall_scans``: one Na over one graphene sheet (hollow/top/bridge, heights 1.8-6 A) and
   between two walls at 0.37-2.18 nm (z scans across the gap and relaxations).
 * ``fill_*``: greedy fills with the naive rule (random candidates near walls or Na, each
@@ -228,6 +231,31 @@ def cluster_frames(lab: Labeller, name: str) -> list[Atoms]:
     return frames
 
 
+def small_cluster_frames(lab: Labeller, name: str) -> list[Atoms]:
+    """Na2 and Na3 energy curves in vacuum (kind ``cluster-small``, all ``train``): the dimer at
+    2.7-5.0 A, the equilateral and linear trimer, and the trimer's bond angle at 3.2 A. The
+    relaxed cluster isomers put nine dimer frames at 3.1-3.7 A only, and the shipped fit "q"
+    overbinds the dimer by 0.07-0.08 eV at every bond from 3.0 to 3.8 A (-0.035 eV/atom at its
+    minimum); fits with these curves meet the Na_n bar but lose accuracy in the pores (fit
+    script, session 10), so they are not in the committed set."""
+    frames = []
+
+    def add(pos, **info):
+        a = Atoms(f"Na{len(pos)}", positions=pos)
+        a.center(vacuum=8.0)
+        frames.append(lab.label(a, task=name, kind="cluster-small", split="train", n_na=len(pos), **info))
+
+    for d in np.round(np.arange(2.7, 5.001, 0.1), 3):
+        add([[0, 0, 0], [d, 0, 0]], bond_A=float(d))
+    for d in np.round(np.arange(2.9, 4.101, 0.15), 3):
+        add([[0, 0, 0], [d, 0, 0], [d / 2, d * 3**0.5 / 2, 0]], bond_A=float(d))
+        add([[0, 0, 0], [d, 0, 0], [2 * d, 0, 0]], bond_A=float(d))
+    for deg in range(50, 171, 15):  # 180 is the linear trimer above
+        t = np.radians(deg)
+        add([[0, 0, 0], [3.2, 0, 0], [3.2 * np.cos(t), 3.2 * np.sin(t), 0]], bond_A=3.2, angle_deg=deg)
+    return frames
+
+
 def scan_frames(lab: Labeller, name: str) -> list[Atoms]:
     frames = []
     sheet = graphene_bilayer(1.0, (4, 4)).copy()
@@ -375,6 +403,10 @@ TRAIN = {
     "fill_o062": partial(_train_fill, spacing_nm=0.62, max_na=8, seed=62),
 }
 
+EXTRA = {"small_clusters": small_cluster_frames}
+"""Train tasks outside the committed set, run only by name (``--part train --only small_clusters``):
+the shipped fit was not fitted on them (fits "s" to "u" of session 10 were; see the fit script)."""
+
 HELDOUT_FILLS = {  # name: (spacing nm, max Na, candidates per step, seed)
     "naive_c119": (1.19, 16, 10, 119),
     "heldout_o045": (0.45, 8, 4, 45),
@@ -399,7 +431,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     lab = Labeller(args.out)
-    tasks = TRAIN if args.part == "train" else HELDOUT
+    tasks = {**TRAIN, **{k: v for k, v in EXTRA.items() if args.only and k in args.only}} \
+        if args.part == "train" else HELDOUT
     for name, fn in tasks.items():
         if args.only and name not in args.only:
             continue
