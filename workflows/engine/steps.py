@@ -286,7 +286,8 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
     :func:`plan_step`) and here again on the best cheap-*relaxed* one; those moves are relaxed and
     ranked with the rest. Gathered onto a relaxed arrangement, the moved Na can land in a cluster
     the moves on the pre-screened candidate never produce (``benchmarks/ladder.py``, 1.82 nm at
-    6 Na: the 4-atom cluster SevenNet-0 prefers; session 10)."""
+    6 Na: SevenNet-0 then keeps a 6-atom cluster 0.11 eV below the six isolated Na it kept
+    before; session 10)."""
     results = cheap.relax_many([p.atoms() for p in plans], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
     energies = [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in results]
     if policy.coalesces_at(n_na, True) and np.isfinite(min(energies)):
