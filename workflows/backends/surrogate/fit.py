@@ -144,9 +144,12 @@ though nine dimer frames are in its data). Fits, each row as above, plus the mai
 - "u": fit "q"'s data and the curves only, 2000 epochs: Na_n -0.013 (met); orifices 0.150 /
   0.096; paths 0.124 / 0.211; rho 0.71 / 81 %; main job RMS 0.191.
 
+- "v": fit "q"'s data and round 10 only, 2000 epochs: Na_n -0.037 (Na2); orifices 0.096 /
+  0.080; paths 0.162 / 0.161; rho 0.78 / 81 %.
+
 The dimer curves fix Na_n in every fit, but each fit lost the orifices and the 1.82 nm path,
-and its own fill moved away from SevenNet-0's path, so none replaced fit "q". A fifth fit ("v":
-fit "q"'s data and round 10, 2000 epochs) was written but not evaluated. Neither round 10 nor
+and its own fill moved away from SevenNet-0's path; round 10 without them ("v", fewer epochs)
+is worse than fit "q" on every missed row but rho. None replaced fit "q"; neither round 10 nor
 the curves are in the committed set.
 """
 
