@@ -227,8 +227,8 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     screen: dict[str, Any] = {}
     n_screened = n_after_screen = 0
     if cheap_name:
-        n_screened = len(plans)
         plans, reserve, screen = _screen(path, plans, policy, search, meter, n_na)
+        n_screened = len(screen["cheap_energies_eV"])  # the pool and the moves on its relaxed best
         n_after_screen = len(plans)
     return StepPlan(n_na, plans, n_distinct, n_proposed, n_merged, prescreen, time.perf_counter() - t0,
                     n_considered, n_screened, n_after_screen, meter.as_dict(), reserve, screen, fill_order)
