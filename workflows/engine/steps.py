@@ -276,6 +276,11 @@ def _coalesced(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
     return out
 
 
+def _usable_energies(results: list[RelaxResult]) -> list[float]:
+    """Each relaxation's energy (eV), ``inf`` where it failed or left the pore."""
+    return [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in results]
+
+
 def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy, cheap: Backend,
             meter: CostMeter, n_na: int) -> tuple[list[CandidatePlan], list[CandidatePlan], dict[str, Any]]:
     """Relax the surviving candidates fully with the cheap backend and rank them: the best
@@ -289,7 +294,7 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
     6 Na: SevenNet-0 then keeps a 6-atom cluster 0.11 eV below the six isolated Na it kept
     before; session 10)."""
     results = cheap.relax_many([p.atoms() for p in plans], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
-    energies = [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in results]
+    energies = _usable_energies(results)
     if policy.coalesces_at(n_na, True) and np.isfinite(min(energies)):
         k = int(np.argmin(energies))
         relaxed = CandidatePlan(plans[k].parent_rank, plans[k].site_A, plans[k].site_kind, results[k].structure,
@@ -297,7 +302,7 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
         moved = _coalesced([relaxed], policy, step_seed(policy.seed, n_na, 30_000))
         more = cheap.relax_many([p.atoms() for p in moved], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
         plans, results = plans + moved, results + more
-        energies += [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in more]
+        energies += _usable_energies(more)
     for r in results:
         meter.add(cheap.name, r)
     ranked = []
