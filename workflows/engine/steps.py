@@ -277,8 +277,8 @@ def _coalesced(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
 
 
 def _usable_energies(results: list[RelaxResult]) -> list[float]:
-    """Each relaxation's energy (eV), ``inf`` where it failed or left the pore."""
-    return [r.energy_eV if r.ok and check_kept_structure(r.atoms()) is None else np.inf for r in results]
+    """Each relaxation's energy (eV), ``inf`` where it may not be kept (:func:`_kept_ok`)."""
+    return [r.energy_eV if ok else np.inf for r, ok in zip(results, _kept_ok(results))]
 
 
 def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy, cheap: Backend,

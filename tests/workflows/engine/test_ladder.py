@@ -236,7 +236,7 @@ def test_the_screen_gathers_onto_the_best_cheap_relaxed_candidate_too(monkeypatc
     monkeypatch.setattr(steps, "_coalesced", spy)
     plan = steps.plan_step(path, emt)
     assert len(calls) == 2
-    (pre, moved_pre), (relaxed, moved_relaxed) = calls
+    _, (relaxed, moved_relaxed) = calls  # the second: the moves on the relaxed best
     assert len(relaxed) == 1 and relaxed[0].prescreen_energy_eV is not None
     # the relaxed base is the cheap level's lowest minimum of the pool
     cheap = plan.screen["cheap_energies_eV"]

@@ -431,8 +431,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     lab = Labeller(args.out)
-    tasks = {**TRAIN, **{k: v for k, v in EXTRA.items() if args.only and k in args.only}} \
-        if args.part == "train" else HELDOUT
+    # EXTRA tasks run only when named: --part train alone reproduces the committed set
+    tasks = HELDOUT if args.part == "heldout" else {**TRAIN, **EXTRA} if args.only else TRAIN
     for name, fn in tasks.items():
         if args.only and name not in args.only:
             continue
