@@ -227,11 +227,13 @@ def test_two_writers_one_out_and_one_store(tmp_path):
     slow = NAFILL + ["fill", "--spacing-nm", "1.19", "--max-na", "8", "--candidates", "12", "-q", "--out", str(out)]
     p = subprocess.Popen(slow, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        for _ in range(400):
-            if (out / ".nafill.lock").exists() and (out / ".nafill.lock").read_text().strip():
+        # the run folder's lock is taken before the store's: wait for both (CI once froze it in between)
+        locks = [out / ".nafill.lock", out / "launchpad_store.json.lock"]
+        for _ in range(600):
+            if all(f.exists() and f.read_text().strip() for f in locks):
                 break
             time.sleep(0.05)
-        os.kill(p.pid, signal.SIGSTOP)  # frozen while holding the lock: the checks below cannot race it
+        os.kill(p.pid, signal.SIGSTOP)  # frozen while holding both locks: the checks below cannot race it
         for other in (["--engine", "local"], ["--engine", "local", "--candidates", "4"], []):
             q = _run(NAFILL + ["fill", "--spacing-nm", "1.19", "--max-na", "8", "--candidates", "12", "-q",
                                "--out", str(out), *other], env, check=False)
