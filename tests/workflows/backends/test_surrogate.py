@@ -18,7 +18,14 @@ from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.backends.surrogate import validation as V
 from nafill.workflows.backends.surrogate.fit import host_key, read_frames, split_frames
 from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FILLS
-from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE, NaCarbonSurrogate, load_parameters
+from nafill.workflows.backends.surrogate import fit as F
+from nafill.workflows.backends.surrogate.model import (
+    PARAMETERS_FILE,
+    NaCarbonSurrogate,
+    Network,
+    SurrogateParameters,
+    load_parameters,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +42,62 @@ def test_shipped_parameters_are_the_fit_scripts_output():
     doc = json.loads(PARAMETERS_FILE.read_text())
     assert doc["meta"]["reference"].startswith("SevenNet-0")
     p = load_parameters()
-    assert p.weights[0].shape == (p.n_channels, p.weights[1].shape[0])
+    for net in p.networks:
+        assert net.weights[0].shape == (p.n_channels, net.weights[1].shape[0])
+        assert net.x_mean.shape == net.x_std.shape == (p.n_channels,)
+    assert SurrogateParameters.from_dict(json.loads(json.dumps(p.as_dict()))).as_dict() == p.as_dict()
+
+
+def _member(seed: int) -> SurrogateParameters:
+    """The shipped fingerprint with one network of random weights (a stand-in committee member)."""
+    p = load_parameters()
+    rng = np.random.default_rng(seed)
+    net = p.networks[0]
+    W = [rng.normal(0.0, 0.3, w.shape) for w in net.weights]
+    b = [rng.normal(0.0, 0.1, v.shape) for v in net.biases]
+    return SurrogateParameters(p.na_na, p.na_c, p.core_na_na, p.core_na_c,
+                               [Network(net.x_mean, net.x_std, W, b)], {"seed": seed}, p.na_na_ang, p.na_c_ang)
+
+
+def test_a_committee_is_the_mean_of_its_members(tmp_path):
+    """Energy and forces of a committee are the mean of its members' (same fingerprint, core and
+    wall terms in each); it round-trips through its file and through ``fit --combine``."""
+    a = cavity(1.19)
+    for k, (x, y) in enumerate([(1.0, 1.2), (3.4, 1.0), (2.2, 4.0)]):
+        a = add_guest(a, np.array([x, y, a.positions[:, 2].min() + 2.4 + 1.3 * k]))
+    members = [_member(1), _member(2), _member(3)]
+    files = []
+    for k, m in enumerate(members):
+        files.append(tmp_path / f"m{k}.json")
+        files[-1].write_text(json.dumps(m.as_dict()))
+    F.main(["--combine", *map(str, files), "--out", str(tmp_path / "c.json")])
+    c = load_parameters(str(tmp_path / "c.json"))
+    assert len(c.networks) == 3 and [m["seed"] for m in c.meta["members"]] == [1, 2, 3]
+    energies, forces = [], []
+    for p in members + [c]:
+        b = a.copy()
+        b.calc = NaCarbonSurrogate(p)
+        energies.append(b.get_potential_energy())
+        forces.append(b.get_forces())
+    assert np.ptp(energies[:3]) > 0.1  # the members differ, so the mean is a real test
+    assert energies[3] == pytest.approx(np.mean(energies[:3]), abs=1e-10)
+    np.testing.assert_allclose(forces[3], np.mean(forces[:3], axis=0), atol=1e-10)
+
+
+def test_combine_refuses_a_missing_file_or_another_fingerprint(tmp_path, capsys):
+    good = tmp_path / "a.json"
+    good.write_text(json.dumps(_member(1).as_dict()))
+    other = _member(2)
+    other.core_na_na = (other.core_na_na[0] * 2, other.core_na_na[1])
+    bad = tmp_path / "b.json"
+    bad.write_text(json.dumps(other.as_dict()))
+    for argv, message in (([str(good), str(tmp_path / "nope.json")], "--combine: no such parameter file: "),
+                          ([str(good), str(bad)], "--combine: committee members must share the fingerprint")):
+        with pytest.raises(SystemExit) as e:
+            F.main(["--combine", *argv, "--out", str(tmp_path / "c.json")])
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_forces_are_the_negative_energy_gradient():
@@ -96,8 +158,10 @@ def test_the_fit_sees_no_held_out_structure():
     assert len(held) == 4
     assert not any(host_key(a) in held for a in train if (a.numbers != 11).any())
     assert all(a.info.get("split") == "train" for a in train)
-    # the shipped parameters were fitted on this set (less the frames held back for validation)
-    assert json.loads(PARAMETERS_FILE.read_text())["meta"]["n_frames"] == len(split_frames(train)[0])
+    # the shipped parameters (each network of a committee) were fitted on this set, less the
+    # frames held back for validation
+    meta = json.loads(PARAMETERS_FILE.read_text())["meta"]
+    assert {m["n_frames"] for m in meta.get("members", [meta])} == {len(split_frames(train)[0])}
     clusters = read(V.TRAINING_DIR / "clusters.extxyz.gz", index=":")
     assert {a.info["isomer"] for a in clusters if a.info["split"] == "test"} == {3, 4}
 
@@ -117,17 +181,16 @@ def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
     pytest.importorskip("torch")
     import torch
 
-    from nafill.workflows.backends.surrogate import fit as F
-
     frames = F.read_frames(V.TRAINING_DIR, "train")
     sel = [f for f in frames if f.info.get("source") in ("fill_o070.extxyz.gz", "clusters.extxyz.gz")][::40][:10]
     p = F.fit(sel, epochs=3, log=lambda m: None)
     assert p.na_na_ang is not None and p.na_c_ang is not None
-    t = F.to_torch(F.build_batch(p, sel), p.x_mean, p.x_std)
-    m = F.TorchModel(len(p.x_mean))
+    net = p.networks[0]
+    t = F.to_torch(F.build_batch(p, sel), net.x_mean, net.x_std)
+    m = F.TorchModel(len(net.x_mean))
     for k in range(len(m.W)):
-        m.W[k].data[:] = torch.as_tensor(p.weights[k])
-        m.b[k].data[:] = torch.as_tensor(p.biases[k])
+        m.W[k].data[:] = torch.as_tensor(net.weights[k])
+        m.b[k].data[:] = torch.as_tensor(net.biases[k])
     E, Ft = F.predict(m, t, len(F.NA_NA.mu_A), False)
     off = 0
     for k, a in enumerate(sel):
@@ -154,25 +217,22 @@ def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
 
 
 def test_the_fit_refuses_a_malformed_kind_weight_before_reading_data(capsys):
-    from nafill.workflows.backends.surrogate import fit
-
-    before = dict(fit.WEIGHTS)
+    before = dict(F.WEIGHTS)
     with pytest.raises(SystemExit) as e:
-        fit.main(["--data", "never-read", "--weight", "bcc=600", "bcc=heavy"])
+        F.main(["--data", "never-read", "--weight", "bcc=600", "bcc=heavy"])
     assert e.value.code == 2
     assert "--weight 'bcc=heavy' must be KIND=NUMBER" in capsys.readouterr().err
-    assert fit.WEIGHTS == before
+    assert F.WEIGHTS == before
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--hidden", "24", "0"], "--hidden [24, 0]: each layer width must be an integer >= 1"),
     (["--na-weight-cap", "0.5"], "--na-weight-cap 0.5: must be >= 1"),
+    (["--seeds", "0", "1", "0"], "--seeds [0, 1, 0]: each seed once"),
 ])
 def test_the_fit_refuses_a_bad_network_or_weight_cap_before_reading_data(capsys, argv, message):
-    from nafill.workflows.backends.surrogate import fit
-
     with pytest.raises(SystemExit) as e:
-        fit.main(["--data", "never-read", *argv])
+        F.main(["--data", "never-read", *argv])
     assert e.value.code == 2
     assert message in capsys.readouterr().err
 

@@ -168,8 +168,10 @@ from ase.io import read
 from nafill.workflows.backends.emt_surrogate import image_shifts, wrap_positions
 from nafill.workflows.backends.surrogate.model import (
     PARAMETERS_FILE,
+    Network,
     RadialBasis,
     SurrogateParameters,
+    committee,
     fingerprints,
     scatter_rows,
 )
@@ -397,7 +399,7 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
     torch.manual_seed(seed)
     torch.set_num_threads(1)
     ang = (NA_NA_ANG, NA_C_ANG) if angular else (None, None)
-    skeleton = SurrogateParameters(NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, np.zeros(1), np.ones(1), [], [], {}, *ang)
+    skeleton = SurrogateParameters(NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, [], {}, *ang)
     t0 = time.perf_counter()
     weights = {**WEIGHTS, **(weights or {})}
     batch = build_batch(skeleton, frames, weights, na_weight_cap)
@@ -433,9 +435,9 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         kinds = b["kinds"]
         log(f"{name}: energy error per Na by kind (unweighted): " + ", ".join(
             f"{k} {rmse:.0f}/{mx:.0f} meV rms/max (n={n})" for k, (rmse, mx, n) in kind_errors(model, tt, kinds, kn).items()))
+    net = Network(mean, std, [w.detach().numpy().copy() for w in model.W], [b.detach().numpy().copy() for b in model.b])
     return SurrogateParameters(
-        NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, mean, std,
-        [w.detach().numpy().copy() for w in model.W], [b.detach().numpy().copy() for b in model.b],
+        NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, [net],
         {"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
          "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": weights,
          "na_weight_cap": na_weight_cap,
@@ -455,6 +457,13 @@ def main(argv=None) -> None:
                     help="loss weight of a frame kind instead of the default (WEIGHTS), e.g. bcc=600")
     ap.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN), metavar="N",
                     help=f"hidden layer widths of the per-Na network (default: {' '.join(map(str, HIDDEN))})")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="N",
+                    help="seeds of the networks' initial weights: one network per seed, fitted in turn, "
+                         "shipped as a committee (their mean) when more than one; the validation split "
+                         "stays seed 0 (default: 0)")
+    ap.add_argument("--combine", type=Path, nargs="+", metavar="FILE",
+                    help="no fit: write the committee of these parameter files (e.g. seeds fitted in "
+                         "parallel, each with --seeds N --out FILE) to --out")
     ap.add_argument("--na-weight-cap", type=float, default=None, metavar="N",
                     help="cap the n_Na factor of a confined frame's weight at N (default: no cap)")
     args = ap.parse_args(argv)
@@ -462,6 +471,20 @@ def main(argv=None) -> None:
         ap.error(f"--na-weight-cap {args.na_weight_cap}: must be >= 1 (a frame's weight factor)")
     if min(args.hidden) < 1:  # nargs="+": never empty
         ap.error(f"--hidden {args.hidden}: each layer width must be an integer >= 1")
+    if len(set(args.seeds)) != len(args.seeds):
+        ap.error(f"--seeds {args.seeds}: each seed once (the same seed fits the same network)")
+    if args.combine:
+        missing = [str(f) for f in args.combine if not f.is_file()]
+        if missing:
+            ap.error(f"--combine: no such parameter file: {', '.join(missing)}")
+        members = [SurrogateParameters.from_dict(json.loads(f.read_text())) for f in args.combine]
+        try:
+            params = committee(members)
+        except ValueError as exc:
+            ap.error(f"--combine: {exc}")
+        args.out.write_text(json.dumps(params.as_dict()))
+        print(f"wrote {args.out} ({len(params.networks)} networks)")
+        return
     weights = {}
     for item in args.weight:
         kind, _, value = item.partition("=")
@@ -471,10 +494,12 @@ def main(argv=None) -> None:
             ap.error(f"--weight {item!r} must be KIND=NUMBER")
     frames = read_frames(args.data, "train")
     train, valid = split_frames(frames)
-    params = fit(train, args.epochs, args.force_weight, val_frames=valid, angular=not args.radial_only,
-                 hidden=tuple(args.hidden), weights=weights, na_weight_cap=args.na_weight_cap)
+    members = [fit(train, args.epochs, args.force_weight, seed=seed, val_frames=valid, angular=not args.radial_only,
+                   hidden=tuple(args.hidden), weights=weights, na_weight_cap=args.na_weight_cap)
+               for seed in args.seeds]
+    params = members[0] if len(members) == 1 else committee(members)
     args.out.write_text(json.dumps(params.as_dict()))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} ({len(params.networks)} networks)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ Form (what was tried and why this one is in the fit script's docstring,
   flat island, and one wall from two (the orifice squeeze), which radial sums alone blur.
 * ``eps`` is a small tanh network of G_i: it learns how the Na-C binding of an isolated,
   ionised Na fades as the Na becomes metallic inside a cluster (the coupling of the two channel
-  sets), which a pair potential or EMT cannot express.
+  sets), which a pair potential or EMT cannot express. The parameter file may hold a committee:
+  several networks fitted to the same data from different random initial weights
+  (:class:`Network`); ``eps`` is then their mean, which averages out the part of each network's
+  error that depends on where its fit started (the fit script's docstring has the figures).
 * ``core`` is a fixed short-range repulsion (``A (r_c - r)^3`` inside ``r_c``) that keeps atoms
   apart where the training set has no data.
 * ``E_walls`` is the inter-wall C-C Lennard-Jones term of the ``emt`` surrogate, so that walls
@@ -83,32 +86,67 @@ def core_repulsion(r: np.ndarray, a_eV_A3: float, rc_A: float) -> tuple[np.ndarr
 
 
 @dataclass
+class Network:
+    """One per-Na network: input normalisation and tanh layers (the last layer linear)."""
+
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Network:
+        return cls(np.asarray(d["x_mean"], float), np.asarray(d["x_std"], float),
+                   [np.asarray(w, float) for w in d["weights"]], [np.asarray(b, float) for b in d["biases"]])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
+                "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases]}
+
+    def energy(self, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-Na energies (eV) and dE/dG for fingerprints ``G`` (n_na, n_channels)."""
+        x = (G - self.x_mean) / self.x_std
+        acts = [x]
+        h = x
+        for W, b in zip(self.weights[:-1], self.biases[:-1]):
+            h = np.tanh(h @ W + b)
+            acts.append(h)
+        e = (h @ self.weights[-1] + self.biases[-1])[:, 0]
+        grad = np.repeat(self.weights[-1].T, len(G), axis=0)  # dE/dh_last
+        for k in range(len(self.weights) - 2, -1, -1):
+            grad = (grad * (1.0 - acts[k + 1] ** 2)) @ self.weights[k].T
+        return e, grad / self.x_std
+
+
+@dataclass
 class SurrogateParameters:
-    """Everything that defines the model (read from the shipped JSON file)."""
+    """Everything that defines the model (read from the shipped JSON file).
+
+    ``networks``: one network, or a committee whose mean is the per-Na energy. ``meta`` describes
+    the fit; a committee's ``meta["members"]`` holds each member's own fit description.
+    """
 
     na_na: RadialBasis
     na_c: RadialBasis
     core_na_na: tuple[float, float]
     core_na_c: tuple[float, float]
-    x_mean: np.ndarray
-    x_std: np.ndarray
-    weights: list[np.ndarray]
-    biases: list[np.ndarray]
+    networks: list[Network]
     meta: dict[str, Any]
     na_na_ang: RadialBasis | None = None  # angular moments of the Na neighbours (None: radial only)
     na_c_ang: RadialBasis | None = None   # angular moments of the carbon neighbours
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SurrogateParameters:
+        """Read a parameter document: a committee (``networks``) or one network (its keys at the
+        top level, the layout of a single fit)."""
         def basis(b):
             return RadialBasis(np.asarray(b["mu_A"], float), float(b["sigma_A"]), float(b["cutoff_A"]))
 
+        nets = d["networks"] if "networks" in d else [d]
         return cls(
             na_na=basis(d["na_na"]), na_c=basis(d["na_c"]),
             core_na_na=tuple(d["core_na_na"]), core_na_c=tuple(d["core_na_c"]),
-            x_mean=np.asarray(d["x_mean"], float), x_std=np.asarray(d["x_std"], float),
-            weights=[np.asarray(w, float) for w in d["weights"]],
-            biases=[np.asarray(b, float) for b in d["biases"]],
+            networks=[Network.from_dict(n) for n in nets],
             meta=dict(d.get("meta", {})),
             na_na_ang=basis(d["na_na_ang"]) if d.get("na_na_ang") else None,
             na_c_ang=basis(d["na_c_ang"]) if d.get("na_c_ang") else None,
@@ -118,15 +156,23 @@ class SurrogateParameters:
         def basis(b):
             return {"mu_A": b.mu_A.tolist(), "sigma_A": b.sigma_A, "cutoff_A": b.cutoff_A}
 
-        return {
+        doc = {
             "na_na": basis(self.na_na), "na_c": basis(self.na_c),
             "core_na_na": list(self.core_na_na), "core_na_c": list(self.core_na_c),
-            "x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
-            "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases],
             "meta": self.meta,
             "na_na_ang": basis(self.na_na_ang) if self.na_na_ang else None,
             "na_c_ang": basis(self.na_c_ang) if self.na_c_ang else None,
         }
+        if len(self.networks) == 1:
+            doc.update(self.networks[0].as_dict())
+        else:
+            doc["networks"] = [n.as_dict() for n in self.networks]
+        return doc
+
+    def same_fingerprint(self, other: SurrogateParameters) -> bool:
+        """True when ``other`` computes the same fingerprints (it may join a committee)."""
+        a, b = self.as_dict(), other.as_dict()
+        return all(a[k] == b[k] for k in ("na_na", "na_c", "core_na_na", "core_na_c", "na_na_ang", "na_c_ang"))
 
     @property
     def n_radial(self) -> int:
@@ -146,18 +192,28 @@ def load_parameters(path: str | None = None) -> SurrogateParameters:
 
 
 def network_energy(params: SurrogateParameters, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-Na energies eps(G) (eV) and dE/dG for fingerprints ``G`` (n_na, n_channels)."""
-    x = (G - params.x_mean) / params.x_std
-    acts = [x]
-    h = x
-    for W, b in zip(params.weights[:-1], params.biases[:-1]):
-        h = np.tanh(h @ W + b)
-        acts.append(h)
-    e = (h @ params.weights[-1] + params.biases[-1])[:, 0]
-    grad = np.repeat(params.weights[-1].T, len(G), axis=0)  # dE/dh_last
-    for k in range(len(params.weights) - 2, -1, -1):
-        grad = (grad * (1.0 - acts[k + 1] ** 2)) @ params.weights[k].T
-    return e, grad / params.x_std
+    """Per-Na energies eps(G) (eV) and dE/dG for fingerprints ``G`` (n_na, n_channels): the
+    network's, or the mean of a committee's."""
+    e, grad = params.networks[0].energy(G)
+    for net in params.networks[1:]:
+        e_k, grad_k = net.energy(G)
+        e, grad = e + e_k, grad + grad_k
+    n = len(params.networks)
+    return e / n, grad / n
+
+
+def committee(members: list[SurrogateParameters]) -> SurrogateParameters:
+    """One parameter set whose per-Na energy is the mean of ``members``' networks (each member
+    fitted on its own, e.g. from another seed); the members must share the fingerprint."""
+    first = members[0]
+    for m in members[1:]:
+        if not first.same_fingerprint(m):
+            raise ValueError("committee members must share the fingerprint (bases and core terms)")
+    nets = [n for m in members for n in m.networks]
+    metas = [mm for m in members for mm in (m.meta.get("members") or [m.meta])]
+    meta = {"reference": first.meta.get("reference"), "members": metas}
+    return SurrogateParameters(first.na_na, first.na_c, first.core_na_na, first.core_na_c, nets, meta,
+                               first.na_na_ang, first.na_c_ang)
 
 
 def scatter_rows(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
