@@ -170,9 +170,21 @@ which meets more rows:
 q + r 0.039 / 0.092 / 0.061 / 0.081 / 0.134 / 0.78 (Na_n / orifices / paths / rho), q + s
 0.024 / 0.072 / 0.071 / 0.103 / 0.110 / 0.80, q + r + s 0.031 / 0.090 / 0.068 / 0.082 / 0.146
 / 0.79, q + s + t 0.021 / 0.074 / 0.072 / 0.102 / 0.142 / 0.80 (rounded up: under the bar), q + r + s + t 0.026 /
-0.088 / 0.070 / 0.100 / 0.129 / 0.79, the shipped three + s 0.020 / 0.053 / 0.029 (a sign
-wrong) / 0.095 / 0.123 / 0.79. A network costs about 0.06 ms of a call (34 Na), so three cost
-little next to the fingerprints.
+0.088 / 0.070 / 0.100 / 0.129 / 0.79, the three + s 0.020 / 0.053 / 0.029 (a sign
+wrong) / 0.095 / 0.123 / 0.79. A network costs about 0.06 ms of a call (34 Na), so a committee
+costs little next to the fingerprints.
+
+Tried after it, not shipped: seeds 3 and 4 (each about 50 min on one core, side by side).
+Seeds 0-3: bcc +0.002 / -0.000 / +0.13; Na_n -0.023; wall +0.02 / +0.016; orifices 0.049 /
+0.030 (signs right); paths 0.123 / 0.096; barriers 2.38 @ 9, 2.00 @ 9; rho 0.81 / 84 %: every
+bar met but the 1.19 nm path (0.057 eV RMS to 12 Na, then 0.36 eV low at 13 Na). But as the
+ladder's cheap level (``benchmarks/ladder.py --threads 1 --pores 1.19:8 1.82:16``, run beside
+the test suite and the study) it let the 1.82 nm path keep a structure 0.138 eV above the naive
+search's at x = 6 (7.0 and 6.2 SevenNet-0 evaluations per Na, worst +0.016 and +0.138 eV),
+where the three-network committee kept +0.001 and +0.016 (7.9 and 7.0 per Na). Its main job: barrier 1.65
+eV at n* = 7, full at 33 Na, 8,900 evaluations. A held-out accuracy gain against a ladder path
+miss at one step: left for a decision with more than one ladder run. Seeds 0-4: Na_n -0.024,
+orifices 0.057 / 0.027 (a sign wrong), paths 0.114 / 0.091, rho 0.78 / 75 %.
 """
 
 from __future__ import annotations
