@@ -152,17 +152,21 @@ class SurrogateParameters:
             na_c_ang=basis(d["na_c_ang"]) if d.get("na_c_ang") else None,
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """What defines the fingerprints and the core terms (the part of :meth:`as_dict` that
+        committee members must share)."""
         def basis(b):
             return {"mu_A": b.mu_A.tolist(), "sigma_A": b.sigma_A, "cutoff_A": b.cutoff_A}
 
-        doc = {
+        return {
             "na_na": basis(self.na_na), "na_c": basis(self.na_c),
             "core_na_na": list(self.core_na_na), "core_na_c": list(self.core_na_c),
-            "meta": self.meta,
             "na_na_ang": basis(self.na_na_ang) if self.na_na_ang else None,
             "na_c_ang": basis(self.na_c_ang) if self.na_c_ang else None,
         }
+
+    def as_dict(self) -> dict[str, Any]:
+        doc = {**self.fingerprint_dict(), "meta": self.meta}
         if len(self.networks) == 1:
             doc.update(self.networks[0].as_dict())
         else:
@@ -171,8 +175,7 @@ class SurrogateParameters:
 
     def same_fingerprint(self, other: SurrogateParameters) -> bool:
         """True when ``other`` computes the same fingerprints (it may join a committee)."""
-        a, b = self.as_dict(), other.as_dict()
-        return all(a[k] == b[k] for k in ("na_na", "na_c", "core_na_na", "core_na_c", "na_na_ang", "na_c_ang"))
+        return self.fingerprint_dict() == other.fingerprint_dict()
 
     @property
     def n_radial(self) -> int:
