@@ -3,7 +3,14 @@
     python benchmarks/surrogate_accuracy.py [--quick] [--parameters FILE]
 
 SevenNet-0's numbers come from the committed labelled data (no SevenNet run needed, except once
-to write ``training/sevennet_reference.json`` if it is missing). ``--quick`` stops the 1.82 nm
+to write ``training/sevennet_reference.json`` if it is missing). The orifice and path rows compare
+minima relaxed to the production protocol's 0.01 eV/A on both sides: SevenNet-0's kept structures
+relaxed on from the fill's 0.05 eV/A (``training/<fill>_tight``), each re-relaxed by the surrogate
+to 0.01 eV/A. The path rows also print the RMS against the fill's own 0.05 eV/A structures, the
+reference before session 12, in which BFGS stopped on shoulders 0.2 eV above the minimum (1.82 nm
+at 13 and 16 Na, 1.19 nm at 10). The ranking row compares at 0.01 eV/A where every candidate of
+the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, not labelled yet), else at the
+fill's 0.05 eV/A on both sides; the row names the tolerance. ``--quick`` stops the 1.82 nm
 path at 10 Na and ranks fewer steps.
 """
 
@@ -56,26 +63,33 @@ for name in ("heldout_o045", "heldout_o060"):
     except FileNotFoundError:
         row(f"orifice {name[-3:-2]}.{name[-2:]} nm: H(x)/x", "not labelled", "-", "-", "0.05, same sign", False)
         continue
-    h7 = f.h_sevennet(mu7)
+    h7 = f.h_sevennet(mu7, tight=True)
     hs = V.surrogate_profile(sur, f, mus)
     x = np.arange(1, len(h7) + 1)
     err = np.abs(hs / x - h7 / x).max()
     same = bool(np.all(np.sign(hs) == np.sign(h7)))
     row(f"orifice {f.spacing_nm:.2f} nm: max |dH/x| x=1-{len(x)} (eV)", " ".join(f"{v:+.2f}" for v in h7 / x),
         " ".join(f"{v:+.2f}" for v in hs / x), f"{err:.3f}", "0.05, same sign", err <= 0.05 and same)
-rank_rows = []
+rank_rows, path_errors, rank_tolerances = [], [], set()
 for name, nmax in (("naive_c119", 10 if args.quick else 16), ("naive_c182", 10 if args.quick else 16)):
     try:
         f = V.held_out_fill(name)
     except FileNotFoundError as exc:
         print(f"skipped {name}: {exc}")
         continue
-    h7 = f.h_sevennet(mu7)[:nmax]
+    h7 = f.h_sevennet(mu7, tight=True)[:nmax]
     hs = V.surrogate_profile(sur, f, mus, nmax)
     rms = float(np.sqrt(np.mean((hs - h7) ** 2)))
+    # the fill's own structures, left at 0.05 eV/A (the bar's reference before session 12)
+    h7_loose = f.h_sevennet(mu7)[:nmax]
+    rms_loose = float(np.sqrt(np.mean((V.surrogate_profile(sur, f, mus, nmax, tight=False) - h7_loose) ** 2)))
+    path_errors.append({"cavity": f"{f.spacing_nm:.2f}", **{str(k): f"{v:+.2f}" for k, v in enumerate(hs - h7, 1)}})
     b7, bs = V.barrier_summary(h7), V.barrier_summary(hs)
     row(f"cavity {f.spacing_nm:.2f} nm: H(x) RMS x=1-{len(h7)} (eV)", " ".join(f"{v:.2f}" for v in h7),
         " ".join(f"{v:.2f}" for v in hs), f"{rms:.3f}", "0.1", rms <= 0.1)
+    rows.append({"quantity": "  the same from the fill's 0.05 eV/A structures (not the bar)",
+                 "SevenNet-0": " ".join(f"{v:.2f}" for v in h7_loose), "surrogate": "-",
+                 "error": f"{rms_loose:.3f}", "bar": "-", "meets": "-"})
     if b7["barrier_eV"] is not None:
         ok = bs["barrier_eV"] is not None and abs(bs["barrier_eV"] / b7["barrier_eV"] - 1) <= 0.3 and \
             abs(bs["critical_size"] - b7["critical_size"]) <= 2
@@ -84,11 +98,13 @@ for name, nmax in (("naive_c119", 10 if args.quick else 16), ("naive_c182", 10 i
             "-", "30 %, 2 Na", ok)
     else:
         row(f"cavity {f.spacing_nm:.2f} nm: barrier", b7["status"], bs["status"], "-", "present", False)
-    rank_rows += V.ranking(sur, f)
+    rank_tight = f.every_candidate_tight  # the protocol's 0.01 eV/A where every candidate has it
+    rank_rows += V.ranking(sur, f, tight=rank_tight)
+    rank_tolerances.add("0.01" if rank_tight else "0.05")
 if rank_rows:
     rho = float(np.mean([r["rho"] for r in rank_rows]))
     same = float(np.mean([r["same_choice"] for r in rank_rows]))
-    row(f"ranking over {len(rank_rows)} held-out steps: mean Spearman rho", "-", f"{rho:.2f}", "-", ">= 0.8", rho >= 0.8)
+    row(f"ranking over {len(rank_rows)} held-out steps ({'/'.join(sorted(rank_tolerances))} eV/A): mean Spearman rho", "-", f"{rho:.2f}", "-", ">= 0.8", rho >= 0.8)
     row("  same lowest candidate (within 0.03 eV)", "-", f"{same * 100:.0f} %", "-", ">= 70 %", same >= 0.7)
 # speed: 64 C + 34 Na, one core
 host = cavity(1.82)
@@ -108,6 +124,10 @@ ms = (time.perf_counter() - t0) / 200 * 1000
 row("energy+forces, 64 C + 34 Na (ms/call)", "~750", f"{ms:.1f}", "-", "<= 10", ms <= 10)
 print("surrogate vs SevenNet-0 on held-out structures")
 print(table(rows, ["quantity", "SevenNet-0", "surrogate", "error", "bar", "meets"]))
+if path_errors:
+    print()
+    print("surrogate H(x) - SevenNet-0 H(x) along the paths (eV)")
+    print(table(path_errors, ["cavity"] + [k for k in path_errors[0] if k != "cavity"]))
 if rank_rows:
     print()
     print(table([{k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rank_rows],
