@@ -93,7 +93,7 @@ class HeldOutFill:
         if not tight:
             return self.candidates[x]
         if x not in self.tight_candidates:
-            raise FileNotFoundError(f"{TRAINING_DIR}/{self.name}_tight.extxyz(.gz) lacks x = {x}: run "
+            raise FileNotFoundError(f"{TRAINING_DIR}/{self.name}_tight(_all).extxyz(.gz) lacks x = {x}: run "
                                     f"label_sevennet --part heldout --only {self.name}_tight")
         return self.tight_candidates[x]
 
@@ -142,13 +142,13 @@ def _bare(a: Atoms) -> Atoms:
     return b
 
 
-def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | None = None,
-                      tight: bool = True) -> np.ndarray:
+def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | None = None, *,
+                      tight: bool) -> np.ndarray:
     """H(x) of SevenNet-0's kept structures, each re-relaxed by ``backend`` (eV).
 
-    ``tight`` (the accuracy bar): start from the kept structures relaxed on to the protocol's
-    0.01 eV/A and relax to 0.01 eV/A, so both sides compare minima at one tolerance; otherwise
-    the fill's structures at 0.05 eV/A, relaxed to 0.05 eV/A.
+    ``tight`` (the accuracy benchmark's rows): start from the kept structures relaxed on to the
+    protocol's 0.01 eV/A and relax to 0.01 eV/A, so both sides compare minima at one tolerance;
+    otherwise the fill's structures at 0.05 eV/A, relaxed to 0.05 eV/A.
     """
     fmax_eV_A = TIGHT_FMAX_EV_A if tight else 0.05
     e0 = backend.single_point(_bare(fill.host)).energy_eV
@@ -160,12 +160,12 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
     return np.array(out)
 
 
-def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, tight: bool = False) -> list[dict[str, Any]]:
+def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool) -> list[dict[str, Any]]:
     """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
     re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
-    lowest or within ``tol_eV`` of it. Default: the fill's candidates at 0.05 eV/A, relaxed to
-    0.05; ``tight``: both sides at 0.01 eV/A, as in :func:`surrogate_profile` (needs
-    ``<fill>_tight_all``)."""
+    lowest or within ``tol_eV`` of it. ``tight``: both sides at 0.01 eV/A, as in
+    :func:`surrogate_profile` (needs ``<fill>_tight_all``); otherwise the fill's candidates at
+    0.05 eV/A, relaxed to 0.05."""
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
