@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from ase.io import read
+from ase.io import read, write
 
 from scipy.stats import spearmanr
 
@@ -19,6 +19,7 @@ from nafill.workflows.backends.surrogate import validation as V
 from nafill.workflows.backends.surrogate.fit import host_key, read_frames, split_frames
 from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FILLS, TIGHT_FMAX_EV_A
 from nafill.workflows.backends.surrogate import fit as F
+from nafill.workflows.backends.surrogate import label_sevennet as L
 from nafill.workflows.backends.surrogate.model import (
     PARAMETERS_FILE,
     NaCarbonSurrogate,
@@ -173,6 +174,52 @@ def test_tight_references_are_sevennet_minima_of_the_same_path(name):
     if not fill.every_candidate_tight:  # the ranking row at 0.01 eV/A needs every candidate
         with pytest.raises(FileNotFoundError, match=f"--only {name}_tight_all"):
             V.ranking(None, fill, tight=True)
+
+
+def _stand_in_labeller(out, calc) -> L.Labeller:
+    """A Labeller whose reference is ``calc`` (no SevenNet-0: its __init__ would load it)."""
+    lab = L.Labeller.__new__(L.Labeller)
+    lab.calc, lab.out, lab.n_calls, lab.done_file, lab.done = calc, out, 0, out / "done.txt", set()
+    return lab
+
+
+def test_tight_frames_relaxes_on_every_candidate_and_resumes_after_a_cut(tmp_path, sur):
+    """``tight_frames`` on a two-step stand-in fill (surrogate as the reference): every candidate
+    relaxed on to 0.01 eV/A with its fill ``info`` kept; a run cut after step 1 (its partial file)
+    relaxes only step 2's candidates and ends with the same frames; kept-only gives host + kept."""
+    host = cavity(1.19)
+    zc = host.positions[:, 2].mean()
+    frames = [host.copy()]
+    frames[0].info.update(step=0, final=True, kept=True, split="test", task="src")
+    current = host
+    for x, sites in ((1, [(1.0, 1.0), (3.5, 2.0)]), (2, [(5.0, 4.0), (2.0, 5.5)])):
+        for k, (px, py) in enumerate(sites):
+            a = add_guest(current, np.array([px, py, zc + 1.5]))
+            a.info.update(step=x, candidate=k, final=True, kept=k == 0, n_na=x, split="test", task="src")
+            frames.append(a)
+        current = frames[-2]
+    lab = _stand_in_labeller(tmp_path, sur.calculator)
+    frames = [lab.label(a, **a.info) for a in frames]
+    write(tmp_path / "src.extxyz", frames)
+
+    whole = L.tight_frames(lab, "src_tight_all", "src", every_candidate=True)
+    assert [(a.info["step"], a.info.get("candidate")) for a in whole[1:]] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    for a, b in zip(whole[1:], frames[1:]):
+        na = a.numbers == 11
+        assert np.linalg.norm(a.get_forces()[na], axis=1).max() <= TIGHT_FMAX_EV_A and a.info["converged"]
+        assert a.info["kept"] == b.info["kept"] and a.info["task"] == "src_tight_all"
+        assert a.get_potential_energy() <= b.get_potential_energy() + 1e-9
+    # cut after step 1: only step 2 is relaxed again, and the result is the same
+    write(tmp_path / "src_tight_all.partial.extxyz", whole[:3])
+    relaxed = []
+    real_relax = lab.relax
+    lab.relax = lambda atoms, *a, **kw: relaxed.append(kw["step"]) or real_relax(atoms, *a, **kw)
+    resumed = L.tight_frames(lab, "src_tight_all", "src", every_candidate=True)
+    assert relaxed == [2, 2]
+    assert [a.get_potential_energy() for a in resumed] == pytest.approx([a.get_potential_energy() for a in whole])
+    (tmp_path / "src_tight_all.partial.extxyz").unlink()
+    kept = L.tight_frames(lab, "src_tight", "src")
+    assert [(a.info["step"], a.info.get("candidate")) for a in kept[1:]] == [(1, 0), (2, 0)]
 
 
 def test_path_to_8_na_of_the_1_19_nm_cavity_within_issue_12s_rms(sur, ref7):
