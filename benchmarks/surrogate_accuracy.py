@@ -7,8 +7,8 @@ to write ``training/sevennet_reference.json`` if it is missing). The orifice and
 minima relaxed to the production protocol's 0.01 eV/A on both sides: SevenNet-0's kept structures
 relaxed on from the fill's 0.05 eV/A (``training/<fill>_tight``), each re-relaxed by the surrogate
 to 0.01 eV/A. The path rows also print the RMS against the fill's own 0.05 eV/A structures, the
-reference before session 12, in which BFGS stopped on shoulders 0.2 eV above the minimum (1.82 nm
-at 13 and 16 Na, 1.19 nm at 10). The ranking row compares at 0.01 eV/A where every candidate of
+reference before session 12, in which BFGS stopped on shoulders 0.2 eV above a nearby minimum
+(1.82 nm at 13 and 16 Na, 1.19 nm at 10). The ranking row compares at 0.01 eV/A where every candidate of
 the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, not labelled yet), else at the
 fill's 0.05 eV/A on both sides; the row names the tolerance. ``--quick`` stops the 1.82 nm
 path at 10 Na and ranks fewer steps.

@@ -29,7 +29,7 @@ What is labelled (``train``):
 
 ``heldout`` (never fitted, for validation and for the search benchmarks): the naive reference
 fills of the 1.19 nm (to 8 Na) and 1.82 nm (to 16 Na) cavities with 10 random candidates per
-step, each relaxed to 0.05 eV/A (the rule of ``../shared/science.md``), and orifice fills at
+step (the naive rule of ``../shared/science.md``), each relaxed to 0.05 eV/A, and orifice fills at
 0.45 and 0.60 nm (to 8 Na, 4 candidates per step). ``<fill>_tight``: each held-out fill's kept
 structures relaxed on by SevenNet-0 to the production protocol's 0.01 eV/A (the references of
 the accuracy benchmark's orifice and path rows; :func:`tight_frames`). ``<fill>_tight_all``

@@ -24,7 +24,7 @@ from nafill.analysis.profile import nucleation_barrier
 from nafill.structures.geometry import guest_indices
 from nafill.structures.graphene import graphene_bilayer
 from nafill.structures.sites import add_guest, hexagon_centres
-from nafill.workflows.backends.surrogate.label_sevennet import TIGHT_FMAX_EV_A
+from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FMAX_EV_A, TIGHT_FMAX_EV_A
 
 TRAINING_DIR = Path(__file__).resolve().parent / "training"
 REFERENCE_FILE = TRAINING_DIR / "sevennet_reference.json"
@@ -150,7 +150,7 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
     protocol's 0.01 eV/A and relax to 0.01 eV/A, so both sides compare minima at one tolerance;
     otherwise the fill's structures at 0.05 eV/A, relaxed to 0.05 eV/A.
     """
-    fmax_eV_A = TIGHT_FMAX_EV_A if tight else 0.05
+    fmax_eV_A = TIGHT_FMAX_EV_A if tight else HELDOUT_FMAX_EV_A
     e0 = backend.single_point(_bare(fill.host)).energy_eV
     n = min(n_max or fill.n_max, fill.n_max)
     out = []
@@ -169,7 +169,7 @@ def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool) ->
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
-    fmax_eV_A = TIGHT_FMAX_EV_A if tight else 0.05
+    fmax_eV_A = TIGHT_FMAX_EV_A if tight else HELDOUT_FMAX_EV_A
     rows = []
     for x in sorted(fill.candidates):
         cands = fill.step(x, tight)
