@@ -340,3 +340,71 @@ def test_small_cluster_curves_are_outside_the_committed_set_and_span_the_dimer_b
     angles = sorted(a.info["angle_deg"] for a in frames if "angle_deg" in a.info)
     assert angles[0] == 50 and angles[-1] == 170
     assert all(min(a.get_all_distances()[np.triu_indices(len(a), 1)]) > 2.69 for a in frames)
+
+
+def test_step_groups_hold_one_steps_relaxed_candidates():
+    """The step-relative loss groups the relaxed frames of one host and one Na count: a fill's
+    step candidates share a group, relaxation snapshots and rattled copies are in none."""
+    frames = [f for f in F.read_frames(V.TRAINING_DIR, "train") if f.info.get("source") == "fill_o070.extxyz.gz"]
+    g = F.step_groups(frames)
+    for gid in set(g[g >= 0]):
+        members = [f for f, k in zip(frames, g) if k == gid]
+        assert len(members) >= 2
+        assert len({int((f.numbers == 11).sum()) for f in members}) == 1
+        assert len({host_key(f) for f in members}) == 1
+    for f, k in zip(frames, g):
+        if f.info.get("final") is False or f.info.get("kind") in F.NOT_IN_STEP_GROUPS:
+            assert k == -1
+    finals = [k for f, k in zip(frames, g) if f.info.get("kind") == "fill" and f.info.get("final")]
+    assert finals and min(finals) >= 0  # every relaxed candidate of the fill is in a group
+    # each step's candidates are exactly one group
+    by_step = {}
+    for f, k in zip(frames, g):
+        if f.info.get("kind") == "fill" and f.info.get("final"):
+            by_step.setdefault(int(f.info["step"]), set()).add(int(k))
+    assert all(len(ids) == 1 for ids in by_step.values())
+    assert len({next(iter(ids)) for ids in by_step.values()}) == len(by_step)
+
+
+def test_step_relative_errors_ignore_a_shift_common_to_a_step():
+    pytest.importorskip("torch")
+    import torch
+
+    t = {"group": torch.tensor([0, 0, 0, 1, 1, -1]), "e_target": torch.zeros(6, dtype=torch.float64)}
+    shift = torch.tensor([0.3, 0.3, 0.3, -0.2, -0.2, 5.0], dtype=torch.float64)
+    np.testing.assert_allclose(F.step_relative_errors(shift, t).numpy(), 0.0, atol=1e-15)
+    one_off = shift + torch.tensor([0.0, 0.09, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    np.testing.assert_allclose(F.step_relative_errors(one_off, t).numpy(), [-0.03, 0.06, -0.03, 0.0, 0.0], atol=1e-12)
+
+
+def test_fine_tuning_starts_from_the_given_network():
+    """``fit(init=...)`` starts from that network (its normalisation and weights): no epoch
+    returns it unchanged; a network of another shape is refused before any epoch."""
+    pytest.importorskip("torch")
+    frames = F.read_frames(V.TRAINING_DIR, "train")
+    sel = [f for f in frames if f.info.get("source") == "fill_o070.extxyz.gz"][::20][:6]
+    shipped = load_parameters().networks[0]
+    p = F.fit(sel, epochs=0, log=lambda m: None, hidden=(40, 40), init=shipped, rank_weight=0.1)
+    net = p.networks[0]
+    np.testing.assert_array_equal(net.x_mean, shipped.x_mean)
+    for a, b in zip(net.weights + net.biases, shipped.weights + shipped.biases):
+        np.testing.assert_array_equal(a, b)
+    assert p.meta["rank_weight"] == 0.1
+    with pytest.raises(ValueError, match="hidden"):
+        F.fit(sel, epochs=1, log=lambda m: None, hidden=(24, 24), init=shipped)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--rank-weight", "-1"], "--rank-weight -1.0: must be >= 0"),
+    (["--init-members", "0"], "--init-members needs --init FILE"),
+    (["--init", "no-such.json"], "--init: no such parameter file: no-such.json"),
+    (["--init", str(PARAMETERS_FILE), "--init-members", "7"], "--init-members [7]:"),
+    (["--lr", "0"], "--lr 0.0: must be > 0"),
+])
+def test_fit_cli_refuses_bad_fine_tuning_flags_before_reading_data(argv, message, capsys, tmp_path):
+    out = tmp_path / "p.json"
+    with pytest.raises(SystemExit) as e:
+        F.main([*argv, "--data", str(tmp_path / "none"), "--out", str(out)])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

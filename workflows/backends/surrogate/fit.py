@@ -275,6 +275,35 @@ def read_frames(data_dir: Path, split: str | None = "train") -> list:
     return out
 
 
+# relaxed structures (minima of one potential or the other) whose energies a step compares; scans
+# and rattled copies are off-minimum and stay out of the step groups
+NOT_IN_STEP_GROUPS = ("fill-rattled", "pore-scan", "one-wall", "fill-host", "bcc-rattled")
+
+
+def step_groups(frames: list) -> np.ndarray:
+    """Group id per frame for the step-relative loss, -1 for a frame in no group.
+
+    A group is every relaxed frame (``final`` not False, kind not in :data:`NOT_IN_STEP_GROUPS`)
+    with the same host (:func:`host_key`) and the same Na count: the candidates of one filling
+    step, SevenNet-0's and the surrogate's own minima (active-learning rounds) together, so the
+    loss sees the energy differences a step's choice is made on. Groups of one frame get -1."""
+    keys = []
+    for a in frames:
+        confined = (a.numbers != 11).any()
+        relaxed = a.info.get("final", True) is not False and a.info.get("kind") not in NOT_IN_STEP_GROUPS
+        keys.append((host_key(a), int((a.numbers == 11).sum())) if confined and relaxed else None)
+    count: dict = {}
+    for k in keys:
+        if k is not None:
+            count[k] = count.get(k, 0) + 1
+    ids: dict = {}
+    out = np.full(len(frames), -1)
+    for i, k in enumerate(keys):
+        if k is not None and count[k] > 1:
+            out[i] = ids.setdefault(k, len(ids))
+    return out
+
+
 def split_frames(frames: list, fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
     """(fitted, validation) frames: a seeded random ``fraction`` held back for the per-epoch
     validation report; the reference frames (bcc E(a), the free atom) define mu_Na and the
@@ -345,7 +374,8 @@ def build_batch(params: SurrogateParameters, frames: list, weights: dict[str, fl
     out = {"G": cat(G), "frame_of": cat(frame_of), "nn_i": cat(nn_i), "nn_j": cat(nn_j),
            "nn_u": cat(nn_u), "nn_dG": cat(nn_dG), "nc_i": cat(nc_i), "nc_u": cat(nc_u),
            "nc_dG": cat(nc_dG), "e_target": np.array(e_target), "f_target": cat(f_target),
-           "n_na": np.array(n_na, float), "w": np.array(w), "n_frames": len(frames), "kinds": kinds}
+           "n_na": np.array(n_na, float), "w": np.array(w), "n_frames": len(frames), "kinds": kinds,
+           "group": step_groups(frames)}
     for key, (centre, neighbour, J) in ang.items():
         if centre:
             out[f"ang_{key}_i"], out[f"ang_{key}_j"], out[f"ang_{key}_J"] = cat(centre), cat(neighbour), cat(J)
@@ -417,12 +447,32 @@ def predict(model: TorchModel, t: dict, kn: int, create_graph: bool):
     return E, F
 
 
-def loss_terms(model, t, kn, f_weight, create_graph=True):
+def step_relative_errors(E, t):
+    """Each grouped frame's energy error (eV) less its step group's mean error: the part of the
+    error that reorders a step's candidates (a shift common to the group changes no choice)."""
+    import torch
+
+    g = t["group"]
+    mask = g >= 0
+    de = (E - t["e_target"])[mask]
+    gi = g[mask]
+    n_groups = int(gi.max()) + 1 if len(gi) else 0
+    total = torch.zeros(n_groups, dtype=de.dtype).index_add(0, gi, de)
+    size = torch.zeros(n_groups, dtype=de.dtype).index_add(0, gi, torch.ones_like(de))
+    return de - (total / size)[gi]
+
+
+def loss_terms(model, t, kn, f_weight, create_graph=True, rank_weight: float = 0.0):
+    """(loss, energy term, force term, step-relative term): the weighted squared energy error
+    per Na, ``f_weight`` times the mean squared Na force error, and ``rank_weight`` times the
+    mean squared step-relative energy error (eV^2, :func:`step_relative_errors`)."""
     E, F = predict(model, t, kn, create_graph)
     de = (E - t["e_target"]) / t["n_na"]
     le = (t["w"] * de**2).sum() / t["w"].sum()
     lf = ((F - t["f_target"]) ** 2).sum(1).mean()
-    return le + f_weight * lf, le, lf
+    r = step_relative_errors(E, t)
+    lr = (r**2).mean() if len(r) else E.new_zeros(())
+    return le + f_weight * lf + rank_weight * lr, le, lf, lr
 
 
 def kind_errors(model: TorchModel, t: dict, kinds: list[str], kn: int) -> dict[str, tuple[float, float, int]]:
@@ -436,7 +486,13 @@ def kind_errors(model: TorchModel, t: dict, kinds: list[str], kn: int) -> dict[s
 
 def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0, log=print,
         val_frames: list | None = None, angular: bool = True, hidden: tuple[int, ...] = HIDDEN,
-        weights: dict[str, float] | None = None, na_weight_cap: float | None = None) -> SurrogateParameters:
+        weights: dict[str, float] | None = None, na_weight_cap: float | None = None,
+        rank_weight: float = 0.0, init: Network | None = None, lr: float = 3e-3) -> SurrogateParameters:
+    """Fit one network (``epochs`` of full-batch Adam, cosine-annealed from ``lr``).
+
+    ``rank_weight``: weight of the step-relative energy term (:func:`loss_terms`); ``init``: start
+    from this network (its input normalisation and weights, e.g. a shipped member, to fine-tune
+    it) instead of random weights drawn from ``seed``."""
     import torch
 
     torch.manual_seed(seed)
@@ -448,6 +504,11 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
     batch = build_batch(skeleton, frames, weights, na_weight_cap)
     mean = batch["G"].mean(0)
     std = batch["G"].std(0) + 1e-3
+    if init is not None:
+        if init.x_mean.shape != mean.shape or [w.shape[1] for w in init.weights[:-1]] != list(hidden):
+            raise ValueError(f"init network has {len(init.x_mean)} inputs and hidden "
+                             f"{[w.shape[1] for w in init.weights[:-1]]}; this fit {len(mean)} and {list(hidden)}")
+        mean, std = init.x_mean, init.x_std  # its own normalisation: the weights are fitted to it
     t = to_torch(batch, mean, std)
     vbatch = build_batch(skeleton, val_frames, weights, na_weight_cap) if val_frames else None
     tv = to_torch(vbatch, mean, std) if vbatch else None
@@ -455,22 +516,26 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         f"{len(batch['nc_i'])} Na-C pairs ({time.perf_counter() - t0:.0f} s)")
     kn = len(NA_NA.mu_A)
     model = TorchModel(len(mean), hidden, seed=seed)
-    # start the output bias at the mean energy per Na
     with torch.no_grad():
-        model.b[-1][0] = float((batch["e_target"] / batch["n_na"]).mean())
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs, eta_min=1e-5)
+        if init is None:  # start the output bias at the mean energy per Na
+            model.b[-1][0] = float((batch["e_target"] / batch["n_na"]).mean())
+        else:
+            for p_t, p_np in zip(model.W + model.b, init.weights + init.biases):
+                p_t.copy_(torch.as_tensor(p_np))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=min(1e-5, lr))
     for ep in range(epochs):
         opt.zero_grad()
-        loss, le, lf = loss_terms(model, t, kn, f_weight)
+        loss, le, lf, lr_ = loss_terms(model, t, kn, f_weight, rank_weight=rank_weight)
         loss.backward()
         opt.step()
         sched.step()
         if ep % 200 == 0 or ep == epochs - 1:
-            msg = f"epoch {ep:5d}: E rmse/Na {le.item() ** 0.5 * 1000:.1f} meV (weighted), F rmse {lf.item() ** 0.5:.3f} eV/A"
+            msg = (f"epoch {ep:5d}: E rmse/Na {le.item() ** 0.5 * 1000:.1f} meV (weighted), F rmse "
+                   f"{lf.item() ** 0.5:.3f} eV/A, step-relative {lr_.item() ** 0.5 * 1000:.1f} meV")
             if tv is not None:
-                _, lev, lfv = loss_terms(model, tv, kn, f_weight, create_graph=False)
-                msg += f" | val {lev.item() ** 0.5 * 1000:.1f} meV, {lfv.item() ** 0.5:.3f} eV/A"
+                _, lev, lfv, lrv = loss_terms(model, tv, kn, f_weight, create_graph=False)
+                msg += f" | val {lev.item() ** 0.5 * 1000:.1f} meV, {lfv.item() ** 0.5:.3f} eV/A, {lrv.item() ** 0.5 * 1000:.1f} meV"
             log(msg + f" ({time.perf_counter() - t0:.0f} s)")
     for name, tt, b in (("train", t, batch), ("validation", tv, vbatch)):
         if tt is None:
@@ -483,7 +548,8 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, [net],
         {"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
          "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": weights,
-         "na_weight_cap": na_weight_cap,
+         "na_weight_cap": na_weight_cap, "rank_weight": rank_weight, "lr": lr,
+         "init": None if init is None else "fine-tuned from a given network",
          "hidden": list(hidden), "seed": seed, "angular": angular},
         *ang,
     )
@@ -509,7 +575,33 @@ def main(argv=None) -> None:
                          "parallel, each with --seeds N --out FILE) to --out")
     ap.add_argument("--na-weight-cap", type=float, default=None, metavar="N",
                     help="cap the n_Na factor of a confined frame's weight at N (default: no cap)")
+    ap.add_argument("--rank-weight", type=float, default=0.0, metavar="W",
+                    help="weight of the step-relative energy term: the squared error of each relaxed "
+                         "frame's energy less its step group's mean error, eV^2 (default: 0, off)")
+    ap.add_argument("--init", type=Path, default=None, metavar="FILE",
+                    help="fine-tune the networks of this parameter file instead of starting from "
+                         "random weights: one member per network, its seed from the file's meta")
+    ap.add_argument("--init-members", type=int, nargs="+", default=None, metavar="K",
+                    help="with --init: fine-tune only these networks of FILE (0-based; default: all)")
+    ap.add_argument("--lr", type=float, default=3e-3, help="initial Adam learning rate (default: 3e-3)")
     args = ap.parse_args(argv)
+    if args.rank_weight < 0:
+        ap.error(f"--rank-weight {args.rank_weight}: must be >= 0")
+    if not args.lr > 0:
+        ap.error(f"--lr {args.lr}: must be > 0")
+    if args.init_members is not None and args.init is None:
+        ap.error("--init-members needs --init FILE")
+    init_nets = None
+    if args.init is not None:
+        if not args.init.is_file():
+            ap.error(f"--init: no such parameter file: {args.init}")
+        start = SurrogateParameters.from_dict(json.loads(args.init.read_text()))
+        metas = start.meta.get("members") or [start.meta]
+        chosen = range(len(start.networks)) if args.init_members is None else args.init_members
+        bad = [k for k in chosen if not 0 <= k < len(start.networks)]
+        if bad:
+            ap.error(f"--init-members {bad}: {args.init} has networks 0-{len(start.networks) - 1}")
+        init_nets = [(int(metas[k].get("seed", k)) if k < len(metas) else k, start.networks[k]) for k in chosen]
     if args.na_weight_cap is not None and args.na_weight_cap < 1:
         ap.error(f"--na-weight-cap {args.na_weight_cap}: must be >= 1 (a frame's weight factor)")
     if min(args.hidden) < 1:  # nargs="+": never empty
@@ -537,9 +629,11 @@ def main(argv=None) -> None:
             ap.error(f"--weight {item!r} must be KIND=NUMBER")
     frames = read_frames(args.data, "train")
     train, valid = split_frames(frames)
+    starts = init_nets if init_nets is not None else [(seed, None) for seed in args.seeds]
     members = [fit(train, args.epochs, args.force_weight, seed=seed, val_frames=valid, angular=not args.radial_only,
-                   hidden=tuple(args.hidden), weights=weights, na_weight_cap=args.na_weight_cap)
-               for seed in args.seeds]
+                   hidden=tuple(args.hidden), weights=weights, na_weight_cap=args.na_weight_cap,
+                   rank_weight=args.rank_weight, init=net, lr=args.lr)
+               for seed, net in starts]
     params = members[0] if len(members) == 1 else committee(members)
     args.out.write_text(json.dumps(params.as_dict()))
     print(f"wrote {args.out} ({len(params.networks)} networks)")
