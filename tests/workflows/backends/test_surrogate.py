@@ -366,6 +366,19 @@ def test_step_groups_hold_one_steps_relaxed_candidates():
     assert len({next(iter(ids)) for ids in by_step.values()}) == len(by_step)
 
 
+def test_drift_end_points_share_the_step_group_of_the_fills_candidates():
+    """Round 11d's drift end points (the surrogate's relaxation of a training fill's candidates,
+    labelled by SevenNet-0) land in the group of those candidates: one host, one Na count."""
+    frames = [f for f in F.read_frames(V.TRAINING_DIR, "train")
+              if f.info.get("source") in ("fill_c135.extxyz.gz", "active_11d.extxyz.gz")]
+    g = F.step_groups(frames)
+    drift = [(f, k) for f, k in zip(frames, g) if f.info.get("kind") == "active-drift" and f.info.get("source_fill") == "fill_c135"]
+    assert drift
+    fill_groups = {(int(f.info["step"]), int(k)) for f, k in zip(frames, g) if f.info.get("kind") == "fill" and f.info.get("final")}
+    for f, k in drift:
+        assert k >= 0 and (int((f.numbers == 11).sum()), int(k)) in fill_groups
+
+
 def test_step_relative_errors_ignore_a_shift_common_to_a_step():
     pytest.importorskip("torch")
     import torch
@@ -375,6 +388,8 @@ def test_step_relative_errors_ignore_a_shift_common_to_a_step():
     np.testing.assert_allclose(F.step_relative_errors(shift, t).numpy(), 0.0, atol=1e-15)
     one_off = shift + torch.tensor([0.0, 0.09, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64)
     np.testing.assert_allclose(F.step_relative_errors(one_off, t).numpy(), [-0.03, 0.06, -0.03, 0.0, 0.0], atol=1e-12)
+    ungrouped = {"group": torch.tensor([-1, -1]), "e_target": torch.zeros(2, dtype=torch.float64)}
+    assert len(F.step_relative_errors(torch.ones(2, dtype=torch.float64), ungrouped)) == 0
 
 
 def test_fine_tuning_starts_from_the_given_network():
@@ -387,6 +402,7 @@ def test_fine_tuning_starts_from_the_given_network():
     p = F.fit(sel, epochs=0, log=lambda m: None, hidden=(40, 40), init=shipped, rank_weight=0.1)
     net = p.networks[0]
     np.testing.assert_array_equal(net.x_mean, shipped.x_mean)
+    np.testing.assert_array_equal(net.x_std, shipped.x_std)
     for a, b in zip(net.weights + net.biases, shipped.weights + shipped.biases):
         np.testing.assert_array_equal(a, b)
     assert p.meta["rank_weight"] == 0.1
@@ -395,13 +411,26 @@ def test_fine_tuning_starts_from_the_given_network():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--rank-weight", "-1"], "--rank-weight -1.0: must be >= 0"),
+    (["--rank-weight", "-1"], "--rank-weight -1.0: must be a finite number >= 0"),
     (["--init-members", "0"], "--init-members needs --init FILE"),
     (["--init", "no-such.json"], "--init: no such parameter file: no-such.json"),
     (["--init", str(PARAMETERS_FILE), "--init-members", "7"], "--init-members [7]:"),
-    (["--lr", "0"], "--lr 0.0: must be > 0"),
+    (["--lr", "0"], "--lr 0.0: must be a finite number > 0"),
+    (["--rank-weight", "nan"], "--rank-weight nan: must be a finite number >= 0"),
+    (["--init", str(PARAMETERS_FILE), "--init-members", "0", "0"], "--init-members [0, 0]: each network once"),
+    (["--init", str(PARAMETERS_FILE), "--hidden", "24", "24"], "network 0 has hidden layers [40, 40]; --hidden is [24, 24]"),
+    (["--init", str(PARAMETERS_FILE), "--combine", str(PARAMETERS_FILE)], "--init and --combine"),
+    (["--init", "NOT_JSON"], "not a surrogate parameter file"),
 ])
-def test_fit_cli_refuses_bad_fine_tuning_flags_before_reading_data(argv, message, capsys, tmp_path):
+def test_fit_cli_refuses_bad_fine_tuning_flags_before_reading_data(argv, message, capsys, tmp_path, monkeypatch):
+    def no_read(*a, **k):
+        raise AssertionError("the data were read before the flags were checked")
+
+    monkeypatch.setattr(F, "read_frames", no_read)
+    if "NOT_JSON" in argv:
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"na_na": 1}')
+        argv = [str(bad) if a == "NOT_JSON" else a for a in argv]
     out = tmp_path / "p.json"
     with pytest.raises(SystemExit) as e:
         F.main([*argv, "--data", str(tmp_path / "none"), "--out", str(out)])

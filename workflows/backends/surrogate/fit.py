@@ -207,8 +207,8 @@ so an error common to a step (which changes no choice) cost as much as one that 
 new term is the squared error of each relaxed frame less its step group's mean error, a group
 being every relaxed frame of one host and one Na count: SevenNet-0's candidates together with
 the surrogate's drift end points, so the surrogate's own valleys are priced against the minima
-they compete with. On the training groups its RMS went 50 -> 31-34 meV (committee members 69 /
-49 / 49 meV before). Each row as above (0.01 eV/A on both sides; ranking at 0.05 eV/A; the
+they compete with. On the training groups its RMS (committee 50 meV; members 69 / 49 / 49 meV)
+went to 31-34 meV per member. Each row as above (0.01 eV/A on both sides; ranking at 0.05 eV/A; the
 paired rho difference per step against the control with its standard error over 32 steps):
 
 - control, ``--rank-weight 0``, same fine-tuning: Na_n -0.020; orifices 0.040 / 0.028 (0.60 nm
@@ -219,11 +219,12 @@ paired rho difference per step against the control with its standard error over 
   0.073; rho 0.80 (0.797) / 81 % (+0.031 +- 0.026).
 - ``--rank-weight 0.05`` and round 11d (shipped): Na_n -0.022; orifices 0.034 / 0.033, every sign
   right (0.60 nm at 2 Na +0.006 against SevenNet-0's +0.0005 eV/Na); paths 0.098 / 0.080;
-  barriers 2.36 @ 9, 1.95 @ 9; rho 0.79 / 84 %: every bar met but the rank correlation.
+  barriers 2.36 @ 9, 1.95 @ 9; rho 0.79 (0.790) / 84 % (+0.023 +- 0.021 against the control):
+  every bar met but the rank correlation.
 - the last two committees joined (six networks): paths 0.101 / 0.060, rho 0.79 / 75 %.
 
-The rank term moves rho by about one standard error of a 32-step mean; no fine-tuning without
-it did. The 0.60 nm sign at 2 Na is a knife edge of the reference: SevenNet-0's H/x there is
+The rank term moves rho by one to one and a half standard errors of the paired 32-step mean;
+the fine-tuning without it did not move rho. The 0.60 nm sign at 2 Na is a knife edge of the reference: SevenNet-0's H/x there is
 +0.0005 eV, between -0.19 eV at 0.55 nm and +0.09 eV at 0.62 nm (training fills), so any model
 error of a few meV decides it.
 """
@@ -519,13 +520,17 @@ def kind_errors(model: TorchModel, t: dict, kinds: list[str], kn: int) -> dict[s
 def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0, log=print,
         val_frames: list | None = None, angular: bool = True, hidden: tuple[int, ...] = HIDDEN,
         weights: dict[str, float] | None = None, na_weight_cap: float | None = None,
-        rank_weight: float = 0.0, init: Network | None = None, lr: float = 3e-3) -> SurrogateParameters:
+        rank_weight: float = 0.0, init: Network | None = None, lr: float = 3e-3,
+        init_source: str | None = None) -> SurrogateParameters:
     """Fit one network (``epochs`` of full-batch Adam, cosine-annealed from ``lr``).
 
     ``rank_weight``: weight of the step-relative energy term (:func:`loss_terms`); ``init``: start
     from this network (its input normalisation and weights, e.g. a shipped member, to fine-tune
-    it) instead of random weights drawn from ``seed``."""
+    it) instead of random weights drawn from ``seed``; ``init_source`` says where it came from (meta)."""
     import torch
+
+    if init is not None and [w.shape[1] for w in init.weights[:-1]] != list(hidden):
+        raise ValueError(f"init network has hidden {[w.shape[1] for w in init.weights[:-1]]}; this fit {list(hidden)}")
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -581,7 +586,7 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         {"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
          "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": weights,
          "na_weight_cap": na_weight_cap, "rank_weight": rank_weight, "lr": lr,
-         "init": None if init is None else "fine-tuned from a given network",
+         "init": None if init is None else (init_source or "fine-tuned from a given network"),
          "hidden": list(hidden), "seed": seed, "angular": angular},
         *ang,
     )
@@ -617,23 +622,36 @@ def main(argv=None) -> None:
                     help="with --init: fine-tune only these networks of FILE (0-based; default: all)")
     ap.add_argument("--lr", type=float, default=3e-3, help="initial Adam learning rate (default: 3e-3)")
     args = ap.parse_args(argv)
-    if args.rank_weight < 0:
-        ap.error(f"--rank-weight {args.rank_weight}: must be >= 0")
-    if not args.lr > 0:
-        ap.error(f"--lr {args.lr}: must be > 0")
+    if not (np.isfinite(args.rank_weight) and args.rank_weight >= 0):
+        ap.error(f"--rank-weight {args.rank_weight}: must be a finite number >= 0")
+    if not (np.isfinite(args.lr) and args.lr > 0):
+        ap.error(f"--lr {args.lr}: must be a finite number > 0")
     if args.init_members is not None and args.init is None:
         ap.error("--init-members needs --init FILE")
+    if args.init is not None and args.combine:
+        ap.error("--init and --combine: --combine fits nothing; give one of them")
+    if args.init_members is not None and len(set(args.init_members)) != len(args.init_members):
+        ap.error(f"--init-members {args.init_members}: each network once")
     init_nets = None
     if args.init is not None:
         if not args.init.is_file():
             ap.error(f"--init: no such parameter file: {args.init}")
-        start = SurrogateParameters.from_dict(json.loads(args.init.read_text()))
+        try:
+            start = SurrogateParameters.from_dict(json.loads(args.init.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            ap.error(f"--init {args.init}: not a surrogate parameter file ({exc.__class__.__name__}: {exc})")
         metas = start.meta.get("members") or [start.meta]
         chosen = range(len(start.networks)) if args.init_members is None else args.init_members
         bad = [k for k in chosen if not 0 <= k < len(start.networks)]
         if bad:
             ap.error(f"--init-members {bad}: {args.init} has networks 0-{len(start.networks) - 1}")
-        init_nets = [(int(metas[k].get("seed", k)) if k < len(metas) else k, start.networks[k]) for k in chosen]
+        for k in chosen:
+            widths = [w.shape[1] for w in start.networks[k].weights[:-1]]
+            if widths != list(args.hidden):
+                ap.error(f"--init {args.init}: network {k} has hidden layers {widths}; --hidden is {args.hidden}")
+        digest = hashlib.sha1(args.init.read_bytes()).hexdigest()[:12]
+        init_nets = [(int(metas[k].get("seed", k)) if k < len(metas) else k, start.networks[k],
+                      f"network {k} of {args.init.name} (sha1 {digest})") for k in chosen]
     if args.na_weight_cap is not None and args.na_weight_cap < 1:
         ap.error(f"--na-weight-cap {args.na_weight_cap}: must be >= 1 (a frame's weight factor)")
     if min(args.hidden) < 1:  # nargs="+": never empty
@@ -661,11 +679,11 @@ def main(argv=None) -> None:
             ap.error(f"--weight {item!r} must be KIND=NUMBER")
     frames = read_frames(args.data, "train")
     train, valid = split_frames(frames)
-    starts = init_nets if init_nets is not None else [(seed, None) for seed in args.seeds]
+    starts = init_nets if init_nets is not None else [(seed, None, None) for seed in args.seeds]
     members = [fit(train, args.epochs, args.force_weight, seed=seed, val_frames=valid, angular=not args.radial_only,
                    hidden=tuple(args.hidden), weights=weights, na_weight_cap=args.na_weight_cap,
-                   rank_weight=args.rank_weight, init=net, lr=args.lr)
-               for seed, net in starts]
+                   rank_weight=args.rank_weight, init=net, lr=args.lr, init_source=source)
+               for seed, net, source in starts]
     params = members[0] if len(members) == 1 else committee(members)
     args.out.write_text(json.dumps(params.as_dict()))
     print(f"wrote {args.out} ({len(params.networks)} networks)")
