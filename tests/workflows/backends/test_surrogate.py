@@ -261,7 +261,6 @@ def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
     """The torch assembly used in the fit (radial and angular terms) and the numpy calculator
     agree to machine precision on training frames of a cavity fill and of clusters."""
     pytest.importorskip("torch")
-    import torch
 
     frames = F.read_frames(V.TRAINING_DIR, "train")
     sel = [f for f in frames if f.info.get("source") in ("fill_o070.extxyz.gz", "clusters.extxyz.gz")][::40][:10]
@@ -270,9 +269,7 @@ def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
     net = p.networks[0]
     t = F.to_torch(F.build_batch(p, sel), net.x_mean, net.x_std)
     m = F.TorchModel(len(net.x_mean))
-    for k in range(len(m.W)):
-        m.W[k].data[:] = torch.as_tensor(net.weights[k])
-        m.b[k].data[:] = torch.as_tensor(net.biases[k])
+    m.load(net)
     E, Ft = F.predict(m, t, len(F.NA_NA.mu_A), False)
     off = 0
     for k, a in enumerate(sel):

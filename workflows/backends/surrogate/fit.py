@@ -434,6 +434,14 @@ class TorchModel:
     def parameters(self):
         return self.W + self.b
 
+    def load(self, net: Network) -> None:
+        """Set the weights and biases to those of ``net`` (same layer widths)."""
+        import torch
+
+        with torch.no_grad():
+            for p_t, p_np in zip(self.W + self.b, net.weights + net.biases):
+                p_t.copy_(torch.as_tensor(p_np))
+
     def energy(self, x):
         import torch
 
@@ -532,8 +540,8 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
     it) instead of random weights drawn from ``seed``; ``init_source`` says where it came from (meta)."""
     import torch
 
-    if init is not None and [w.shape[1] for w in init.weights[:-1]] != list(hidden):
-        raise ValueError(f"init network has hidden {[w.shape[1] for w in init.weights[:-1]]}; this fit {list(hidden)}")
+    if init is not None and init.hidden != list(hidden):
+        raise ValueError(f"init network has hidden {init.hidden}; this fit {list(hidden)}")
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
@@ -545,9 +553,8 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
     mean = batch["G"].mean(0)
     std = batch["G"].std(0) + 1e-3
     if init is not None:
-        if init.x_mean.shape != mean.shape or [w.shape[1] for w in init.weights[:-1]] != list(hidden):
-            raise ValueError(f"init network has {len(init.x_mean)} inputs and hidden "
-                             f"{[w.shape[1] for w in init.weights[:-1]]}; this fit {len(mean)} and {list(hidden)}")
+        if init.x_mean.shape != mean.shape:
+            raise ValueError(f"init network has {len(init.x_mean)} inputs; this fit {len(mean)}")
         mean, std = init.x_mean, init.x_std  # its own normalisation: the weights are fitted to it
     t = to_torch(batch, mean, std)
     vbatch = build_batch(skeleton, val_frames, weights, na_weight_cap) if val_frames else None
@@ -560,8 +567,7 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         if init is None:  # start the output bias at the mean energy per Na
             model.b[-1][0] = float((batch["e_target"] / batch["n_na"]).mean())
         else:
-            for p_t, p_np in zip(model.W + model.b, init.weights + init.biases):
-                p_t.copy_(torch.as_tensor(p_np))
+            model.load(init)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1), eta_min=min(1e-5, lr))
     for ep in range(epochs):
@@ -649,9 +655,9 @@ def main(argv=None) -> None:
         if bad:
             ap.error(f"--init-members {bad}: {args.init} has networks 0-{len(start.networks) - 1}")
         for k in chosen:
-            widths = [w.shape[1] for w in start.networks[k].weights[:-1]]
-            if widths != list(args.hidden):
-                ap.error(f"--init {args.init}: network {k} has hidden layers {widths}; --hidden is {args.hidden}")
+            if start.networks[k].hidden != list(args.hidden):
+                ap.error(f"--init {args.init}: network {k} has hidden layers {start.networks[k].hidden}; "
+                         f"--hidden is {args.hidden}")
         digest = hashlib.sha1(args.init.read_bytes()).hexdigest()[:12]
         init_nets = [(int(metas[k].get("seed", k)) if k < len(metas) else k, start.networks[k],
                       f"network {k} of {args.init.name} (sha1 {digest})") for k in chosen]

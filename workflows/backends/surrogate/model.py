@@ -99,6 +99,11 @@ class Network:
         return cls(np.asarray(d["x_mean"], float), np.asarray(d["x_std"], float),
                    [np.asarray(w, float) for w in d["weights"]], [np.asarray(b, float) for b in d["biases"]])
 
+    @property
+    def hidden(self) -> list[int]:
+        """Widths of the hidden layers."""
+        return [w.shape[1] for w in self.weights[:-1]]
+
     def as_dict(self) -> dict[str, Any]:
         return {"x_mean": self.x_mean.tolist(), "x_std": self.x_std.tolist(),
                 "weights": [w.tolist() for w in self.weights], "biases": [b.tolist() for b in self.biases]}
