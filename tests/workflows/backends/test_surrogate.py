@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
 from scipy.stats import spearmanr
@@ -174,6 +175,31 @@ def test_tight_references_are_sevennet_minima_of_the_same_path(name):
     if not fill.every_candidate_tight:  # the ranking row at 0.01 eV/A needs every candidate
         with pytest.raises(FileNotFoundError, match=f"--only {name}_tight_all"):
             V.ranking(None, fill, tight=True)
+
+
+def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minimum(sur):
+    """``ranking(..., reference=R)`` judges where the backend's relaxations end by R itself. With
+    the surrogate as both (a stand-in step of three candidates): two candidates relaxed to 0.01
+    eV/A end where they started (R's energy unchanged), one left unrelaxed 1.5 A off the mid-plane
+    ends in a structure R puts well below its labelled energy; on the same end points one model
+    ranks as the other (rho 1, same lowest)."""
+    host = cavity(1.19)
+    zc = host.positions[:, 2].mean()
+    cands = []
+    for k, (px, py) in enumerate([(1.0, 1.0), (3.5, 2.0), (5.0, 4.0)]):
+        a = add_guest(host, np.array([px, py, zc + 1.5]))
+        if k < 2:
+            a = sur.relax(a, 0.01, 300).atoms()
+        e = sur.single_point(a).energy_eV
+        a.calc = SinglePointCalculator(a, energy=e)
+        cands.append(a)
+    fill = V.HeldOutFill("stand-in", 1.19, host, 0.0, candidates={1: cands})
+    (row,) = V.ranking(sur, fill, tight=False, reference=sur)
+    drops = np.array(row["ref_drop_eV"])
+    assert np.abs(drops[:2]).max() < 1e-3
+    assert drops[2] < -0.05
+    assert row["rho_at_ends"] == pytest.approx(1.0) and row["same_choice_at_ends"]
+    assert "ref_drop_eV" not in V.ranking(sur, fill, tight=False)[0]
 
 
 def _stand_in_labeller(out, calc) -> L.Labeller:

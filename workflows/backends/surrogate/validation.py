@@ -160,12 +160,20 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
     return np.array(out)
 
 
-def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool) -> list[dict[str, Any]]:
+def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
+            reference=None) -> list[dict[str, Any]]:
     """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
     re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
     lowest or within ``tol_eV`` of it. ``tight``: both sides at 0.01 eV/A, as in
     :func:`surrogate_profile` (needs ``<fill>_tight_all``); otherwise the fill's candidates at
-    0.05 eV/A, relaxed to 0.05."""
+    0.05 eV/A, relaxed to 0.05.
+
+    ``reference`` (a backend, e.g. ``mlip``; costs one single point per candidate): also where
+    ``backend``'s relaxations *end*, judged by the reference itself. ``ref_drop_eV`` is the
+    reference energy at each end point less its own relaxed candidate's (negative: ``backend``
+    slid on into a structure the reference puts lower, so the reference's candidate was no
+    minimum of its own surface); ``rho_at_ends`` and ``same_choice_at_ends`` rank ``backend``'s
+    end points by both models on the same structures."""
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
@@ -176,11 +184,17 @@ def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool) ->
         if len(cands) < 3:
             continue
         e7 = np.array([a.get_potential_energy() for a in cands])
-        es = np.array([backend.relax(_bare(a), fmax_eV_A, 800).energy_eV for a in cands])
-        rho = float(spearmanr(e7, es).statistic)
+        ends = [backend.relax(_bare(a), fmax_eV_A, 800) for a in cands]
+        es = np.array([r.energy_eV for r in ends])
         pick = int(np.argmin(es))
-        rows.append({"fill": fill.name, "x": x, "n": len(cands), "rho": rho,
-                     "same_choice": bool(e7[pick] - e7.min() <= tol_eV), "miss_eV": float(e7[pick] - e7.min())})
+        row = {"fill": fill.name, "x": x, "n": len(cands), "rho": float(spearmanr(e7, es).statistic),
+               "same_choice": bool(e7[pick] - e7.min() <= tol_eV), "miss_eV": float(e7[pick] - e7.min())}
+        if reference is not None:
+            e_end = np.array([reference.single_point(r.atoms()).energy_eV for r in ends])
+            row.update(rho_at_ends=float(spearmanr(e_end, es).statistic),
+                       same_choice_at_ends=bool(e_end[pick] - e_end.min() <= tol_eV),
+                       ref_drop_eV=(e_end - e7).tolist())
+        rows.append(row)
     return rows
 
 
