@@ -199,6 +199,8 @@ def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minim
     assert np.abs(drops[:2]).max() < 1e-3
     assert drops[2] < -0.05
     assert row["rho_at_ends"] == pytest.approx(1.0) and row["same_choice_at_ends"]
+    assert row["pick_vs_best_eV"] == pytest.approx(min(0.0, drops[2] + cands[2].get_potential_energy()
+                                                        - min(a.get_potential_energy() for a in cands)), abs=1e-3)
     assert "ref_drop_eV" not in V.ranking(sur, fill, tight=False)[0]
 
 

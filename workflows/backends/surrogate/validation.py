@@ -173,7 +173,10 @@ def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
     reference energy at each end point less its own relaxed candidate's (negative: ``backend``
     slid on into a structure the reference puts lower, so the reference's candidate was no
     minimum of its own surface); ``rho_at_ends`` and ``same_choice_at_ends`` rank ``backend``'s
-    end points by both models on the same structures."""
+    end points by both models on the same structures; ``pick_vs_best_eV`` is the reference energy
+    of ``backend``'s favourite end point less the reference's lowest relaxed candidate (what a
+    screen that hands its favourite to the reference gets: negative is better than the
+    reference's own search)."""
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
@@ -193,7 +196,7 @@ def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
             e_end = np.array([reference.single_point(r.atoms()).energy_eV for r in ends])
             row.update(rho_at_ends=float(spearmanr(e_end, es).statistic),
                        same_choice_at_ends=bool(e_end[pick] - e_end.min() <= tol_eV),
-                       ref_drop_eV=(e_end - e7).tolist())
+                       ref_drop_eV=(e_end - e7).tolist(), pick_vs_best_eV=float(e_end[pick] - e7.min()))
         rows.append(row)
     return rows
 
