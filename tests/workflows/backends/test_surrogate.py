@@ -237,8 +237,10 @@ def test_tight_frames_relaxes_on_every_candidate_and_resumes_after_a_cut(tmp_pat
         assert np.linalg.norm(a.get_forces()[na], axis=1).max() <= TIGHT_FMAX_EV_A and a.info["converged"]
         assert a.info["kept"] == b.info["kept"] and a.info["task"] == "src_tight_all"
         assert a.get_potential_energy() <= b.get_potential_energy() + 1e-9
-    # cut after step 1: only step 2 is relaxed again, and the result is the same
-    write(tmp_path / "src_tight_all.partial.extxyz", whole[:3])
+    # cut after step 1 (a committed, gzipped partial run): only step 2 is relaxed again, and the
+    # result is the same
+    (tmp_path / "src_tight_all.partial.extxyz").unlink()  # the whole run's
+    write(tmp_path / "src_tight_all.partial.extxyz.gz", whole[:3])
     relaxed = []
     real_relax = lab.relax
     lab.relax = lambda atoms, *a, **kw: relaxed.append(kw["step"]) or real_relax(atoms, *a, **kw)
@@ -246,6 +248,7 @@ def test_tight_frames_relaxes_on_every_candidate_and_resumes_after_a_cut(tmp_pat
     assert relaxed == [2, 2]
     assert [a.get_potential_energy() for a in resumed] == pytest.approx([a.get_potential_energy() for a in whole])
     (tmp_path / "src_tight_all.partial.extxyz").unlink()
+    (tmp_path / "src_tight_all.partial.extxyz.gz").unlink()
     kept = L.tight_frames(lab, "src_tight", "src")
     assert [(a.info["step"], a.info.get("candidate")) for a in kept[1:]] == [(1, 0), (2, 0)]
 

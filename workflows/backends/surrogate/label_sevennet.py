@@ -440,14 +440,16 @@ def tight_frames(lab: Labeller, name: str, source: str, every_candidate: bool = 
     shoulder: the 1.82 nm fill's structures at 13 and 16 Na drop by 0.19 and 0.23 eV when relaxed
     on to 0.01 eV/A, and the 1.19 nm fill's at 10 Na by 0.24 eV. The accuracy benchmark compares
     minima relaxed to the protocol's tolerance on both sides, so these are its references.
-    A cut-short run resumes after the last step in ``DIR/<name>.partial.extxyz``.
+    A cut-short run resumes after the last step in ``DIR/<name>.partial.extxyz``, or in
+    ``DIR/<name>.partial.extxyz.gz`` (a committed partial run) when there is no uncompressed one.
     """
     src = next((p for p in (lab.out / f"{source}.extxyz", lab.out / f"{source}.extxyz.gz") if p.exists()), None)
     if src is None:
         raise FileNotFoundError(f"{lab.out}/{source}.extxyz(.gz) is missing: label --part heldout --only {source}")
     frames = read(src, index=":")
     partial_file = lab.out / f"{name}.partial.extxyz"
-    out = read(partial_file, index=":") if partial_file.exists() else []
+    resume_from = next((f for f in (partial_file, lab.out / f"{name}.partial.extxyz.gz") if f.exists()), None)
+    out = read(resume_from, index=":") if resume_from else []
     done = {int(a.info["step"]) for a in out}
     if not out:
         host = next(a for a in frames if a.info.get("step") == 0)
