@@ -24,6 +24,7 @@ from nafill.analysis.profile import nucleation_barrier
 from nafill.structures.geometry import guest_indices
 from nafill.structures.graphene import graphene_bilayer
 from nafill.structures.sites import add_guest, hexagon_centres
+from nafill.workflows.backends.base import Backend
 from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FMAX_EV_A, TIGHT_FMAX_EV_A
 
 TRAINING_DIR = Path(__file__).resolve().parent / "training"
@@ -160,8 +161,8 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
     return np.array(out)
 
 
-def ranking(backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
-            reference=None) -> list[dict[str, Any]]:
+def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
+            reference: Backend | None = None) -> list[dict[str, Any]]:
     """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
     re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
     lowest or within ``tol_eV`` of it. ``tight``: both sides at 0.01 eV/A, as in
