@@ -1,6 +1,6 @@
 """Issue 12's table: the ``surrogate`` backend against SevenNet-0 on held-out structures.
 
-    python benchmarks/surrogate_accuracy.py [--quick] [--parameters FILE]
+    python benchmarks/surrogate_accuracy.py [--quick] [--parameters FILE] [--reference-at-ends [--threads N]]
 
 SevenNet-0's numbers come from the committed labelled data (no SevenNet run needed, except once
 to write ``training/sevennet_reference.json`` if it is missing). The orifice and path rows compare
@@ -9,9 +9,9 @@ relaxed on from the fill's 0.05 eV/A (``training/<fill>_tight``), each re-relaxe
 to 0.01 eV/A. The path rows also print the RMS against the fill's own 0.05 eV/A structures, the
 reference before session 12, in which BFGS stopped on shoulders 0.2 eV above a nearby minimum
 (1.82 nm at 13 and 16 Na, 1.19 nm at 10). The ranking row compares at 0.01 eV/A where every candidate of
-the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, not labelled yet), else at the
-fill's 0.05 eV/A on both sides; the row names the tolerance. ``--quick`` stops the 1.82 nm
-path at 10 Na and ranks fewer steps.
+the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, partial runs committed), else at the
+fill's 0.05 eV/A on both sides; the row names the tolerance. ``--quick`` stops both paths
+at 10 Na (their barrier rows then say so); the ranking row still ranks every step.
 
 ``--reference-at-ends`` (needs the mlip extra; one SevenNet-0 single point per candidate, about 4
 min for the 320 candidates on one torch thread, another job running) adds diagnostics under the
