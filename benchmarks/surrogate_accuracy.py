@@ -9,7 +9,7 @@ relaxed on from the fill's 0.05 eV/A (``training/<fill>_tight``), each re-relaxe
 to 0.01 eV/A. The path rows also print the RMS against the fill's own 0.05 eV/A structures, the
 reference before session 12, in which BFGS stopped on shoulders 0.2 eV above a nearby minimum
 (1.82 nm at 13 and 16 Na, 1.19 nm at 10). The ranking row compares at 0.01 eV/A where every candidate of
-the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, partial runs committed), else at the
+the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, committed for both cavities), else at the
 fill's 0.05 eV/A on both sides; the row names the tolerance. ``--quick`` stops both paths
 at 10 Na (their barrier rows then say so); the ranking row still ranks every step.
 

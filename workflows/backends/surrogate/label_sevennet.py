@@ -488,7 +488,7 @@ HELDOUT_EXTRA = {f"{name}_tight_all": partial(tight_frames, source=name, every_c
 """Held-out tasks outside the committed set, run only by name: every candidate of a held-out fill
 relaxed on to 0.01 eV/A (160 relaxations per cavity fill, from 6 Na on about 75 SevenNet-0 steps
 each: the 1.82 nm one took 90 min of one core for x = 7-16 in session 14, 6,571 SevenNet-0 calls;
-the 1.19 nm one is done to 14 Na, its partial run committed), for the ranking row at the
+the 1.19 nm one x = 6-16 in about 100 min; both committed), for the ranking row at the
 protocol's tolerance."""
 
 
