@@ -158,8 +158,8 @@ class Labeller:
         c0 = self.n_calls
         frames = fn(name)
         write(path, frames, format="extxyz")
-        for partial_run in (f"{name}.partial.extxyz", f"{name}.partial.extxyz.gz"):  # a committed one too
-            (self.out / partial_run).unlink(missing_ok=True)
+        for partial_run in partial_runs(self.out, name):  # a committed one too
+            partial_run.unlink(missing_ok=True)
         with self.done_file.open("a") as fh:
             fh.write(name + "\n")
         self.done.add(name)
@@ -429,6 +429,12 @@ TIGHT_FMAX_EV_A = 0.01
 """Ionic convergence of the production protocol (``../shared/science.md``: EDIFFG = -0.01)."""
 
 
+def partial_runs(out: Path, name: str) -> tuple[Path, Path]:
+    """Where a cut-short task keeps its finished steps: the run's own uncompressed file, and a
+    committed gzipped copy."""
+    return out / f"{name}.partial.extxyz", out / f"{name}.partial.extxyz.gz"
+
+
 def tight_frames(lab: Labeller, name: str, source: str, every_candidate: bool = False,
                  fmax: float = TIGHT_FMAX_EV_A, steps: int = 400) -> list[Atoms]:
     """The held-out fill ``source``'s host and kept structures (``every_candidate``: all its
@@ -448,8 +454,8 @@ def tight_frames(lab: Labeller, name: str, source: str, every_candidate: bool = 
     if src is None:
         raise FileNotFoundError(f"{lab.out}/{source}.extxyz(.gz) is missing: label --part heldout --only {source}")
     frames = read(src, index=":")
-    partial_file = lab.out / f"{name}.partial.extxyz"
-    runs = [read(f, index=":") for f in (partial_file, lab.out / f"{name}.partial.extxyz.gz") if f.exists()]
+    partial_file, _ = partial_runs(lab.out, name)
+    runs = [read(f, index=":") for f in partial_runs(lab.out, name) if f.exists()]
     out = max(runs, key=len, default=[])
     done = {int(a.info["step"]) for a in out}
     if not out:
