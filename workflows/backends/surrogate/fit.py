@@ -256,13 +256,13 @@ surrogate's relaxation ends in a structure SevenNet-0 itself puts 0.05-0.94 eV *
 SevenNet-0's own relaxed candidate (2 end more than 0.05 eV above it, by at most 0.055 eV). 21
 of the 35 are in steps with rho under 0.8 (1.19 nm at 5-8 and 14 Na, 1.82 nm at 12-13), the
 other 14 in steps that rank at 0.87-1.00. SevenNet-0's own relaxations on to 0.01 eV/A
-(``<fill>_tight_all``: 1.82 nm whole, 1.19 nm to 14 Na) drop more than 0.05 eV at 28 of the 35
+(``<fill>_tight_all``, both cavities) drop more than 0.05 eV at 28 of the 35
 (they were shoulders), and at many other candidates too (up to 0.92 eV). On the surrogate's end
 points the two models rank alike (rho 0.90, same lowest in every step); on the 16 steps with no
 such candidate the rank correlation is 0.858 at the references and 0.870 at the end points. But
 with the references relaxed on to 0.01 eV/A (both sides at 0.01), the shipped committee ranks
-*worse*: 1.82 nm rho 0.844, same lowest 14 of 16 (0.894, 15 of 16 at 0.05); 1.19 nm x = 1-14
-rho 0.52, 7 of 14 (0.67, 10 of 14 at 0.05). SevenNet-0's deep minima of the 1.19 nm cavity from 6
+*worse*: 1.82 nm rho 0.844, same lowest 14 of 16 (0.894, 15 of 16 at 0.05); 1.19 nm rho 0.523,
+9 of 16 (0.69, 12 of 16 at 0.05); both 0.683 / 72 % (0.790 / 84 %). SevenNet-0's deep minima of the 1.19 nm cavity from 6
 Na on are what the surrogate orders poorly; no fit above was judged on them.
 """
 
