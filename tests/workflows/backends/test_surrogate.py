@@ -255,6 +255,30 @@ def test_tight_frames_relaxes_on_every_candidate_and_resumes_after_a_cut(tmp_pat
     assert [(a.info["step"], a.info.get("candidate")) for a in kept[1:]] == [(1, 0), (2, 0)]
 
 
+def test_tight_frames_of_a_training_fill_keep_the_way_down_and_the_fills_split(tmp_path, sur):
+    """``every`` > 0 (the training ``<fill>_tight_all`` tasks): each relaxation's every
+    ``every``-th frame is kept before its end point, marked ``final = False``, the fill's own
+    start frame is not labelled twice, ``split`` and ``from_fmax_eV_A`` are passed on."""
+    host = cavity(1.35)
+    zc = host.positions[:, 2].mean()
+    src = [host.copy(), add_guest(host, np.array([1.0, 1.0, zc + 3.0]))]  # far from a wall: a long way down
+    src[0].info.update(step=0, final=True, kept=True, split="train", task="src")
+    src[1].info.update(step=1, candidate=0, final=True, kept=True, n_na=1, split="train", task="src")
+    lab = _stand_in_labeller(tmp_path, sur.calculator)
+    write(tmp_path / "src.extxyz", [lab.label(a, **a.info) for a in src])
+    lab.n_calls = 0
+
+    out = L.tight_frames(lab, "src_tight_all", "src", every_candidate=True, every=2, from_fmax_eV_A=0.1)
+    way, end = out[1:-1], out[-1]
+    assert len(way) >= 2 and not any(a.info["final"] for a in way) and end.info["final"]
+    assert lab.n_calls >= 2 * len(way) + 1  # every 2nd frame, the start (frame 0) not kept again
+    assert np.abs(way[0].positions - src[1].positions).max() > 1e-6
+    assert {a.info["split"] for a in out} == {"train"}
+    assert {a.info["from_fmax_eV_A"] for a in out[1:]} == {0.1}
+    energies = [a.get_potential_energy() for a in out[1:]]
+    assert energies == sorted(energies, reverse=True)  # downhill to the end point
+
+
 def test_path_to_8_na_of_the_1_19_nm_cavity_within_issue_12s_rms(sur, ref7):
     """A subset of issue 12's path row (the benchmark runs x = 1-16 in both cavities): SevenNet-0's
     1.19 nm path to 8 Na (0.01 eV/A minima), each re-relaxed by the surrogate to 0.01 eV/A: H(x)
