@@ -350,6 +350,17 @@ def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
         active_learning.main(["--parameters", "never-read.json", "--pores", "1.62:8", "1.82:16"])
     assert e.value.code == 2
     assert "--pores: [0.45, 0.6, 1.19, 1.82] nm are held out for validation" in capsys.readouterr().err
+    # a drift round from named fills: never a held-out one, and the flags checked before any work
+    for argv, message in ((["--drift-fills", "naive_c119_tight_all:5"], "held-out fills are for validation"),
+                          (["--drift-fills", "fill_c135_tight_all:five"], "FIRST_NA an integer >= 1"),
+                          (["--drift-fills", "fill_c135_tight_all:0"], "FIRST_NA an integer >= 1"),
+                          (["--drift-fmax", "0"], "--drift-fmax 0.0: must be in (0, 0.5] eV/A")):
+        with pytest.raises(SystemExit) as e:
+            active_learning.main(["--parameters", "never-read.json", "--drift", *argv])
+        assert e.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        active_learning.main(["--parameters", "never-read.json", "--drift-fills", "fill_c135_tight_all:5"])
+    assert "--drift-fills needs --drift" in capsys.readouterr().err
 
 
 def test_the_fit_refuses_a_malformed_kind_weight_before_reading_data(capsys):

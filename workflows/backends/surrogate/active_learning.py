@@ -16,6 +16,9 @@ minimum towards SevenNet-0's: the frames land in ``DIR/active_<round>.extxyz`` w
 minima. Every relaxed candidate of the committed SevenNet-0 training fills (``DRIFT_FILLS``) is
 relaxed again by the surrogate; the end point is labelled, and the midpoint too when a Na moved
 more than 0.3 A (round 6: 294 frames, 294 SevenNet-0 calls, 4 min on one core).
+``--drift-fills NAME:FIRST_NA ...`` names other training fills instead (e.g. the
+``<fill>_tight_all`` runs of ``label_sevennet``, SevenNet-0's minima at 0.01 eV/A, read from
+``--out`` first), ``--drift-fmax`` the surrogate's tolerance (0.01 for those).
 """
 
 from __future__ import annotations
@@ -46,23 +49,30 @@ DRIFT_FILLS = {"fill_c135": 6, "fill_c148": 6, "fill_c162": 6, "fill_c200": 6, "
 
 
 def drift_frames(lab: Labeller, sur: FrozenHostBackend, fills: dict[str, int], round_: str,
-                 min_shift_A: float = 0.3) -> list:
+                 min_shift_A: float = 0.3, fmax_eV_A: float = 0.05) -> list:
     """Label where the surrogate *drifts* from SevenNet-0's own minima: every relaxed candidate of
     the committed training fills (from ``fills[name]`` Na on; orifices: the kept ones), relaxed
     again by the surrogate; the end point is labelled, and the midpoint too when a Na moved more
     than ``min_shift_A``. A spurious downhill valley of the surrogate (measured on the held-out
     1.82 nm path from 12 Na: SevenNet-0's minima slide 0.4-1.3 eV down the surrogate's surface into
-    structures SevenNet-0 puts 0.4-0.65 eV higher) is found at SevenNet-0's minima themselves."""
+    structures SevenNet-0 puts 0.4-0.65 eV higher) is found at SevenNet-0's minima themselves.
+
+    A fill is read from ``lab.out`` (``<name>.extxyz``, e.g. a ``<fill>_tight_all`` run there) or
+    else from the committed ``training/<name>.extxyz.gz``; the surrogate relaxes to ``fmax_eV_A``."""
     frames = []
     for name, first in fills.items():
-        src = read(Path(DEFAULT_OUT) / f"{name}.extxyz.gz", index=":")
+        path = next((p for p in (lab.out / f"{name}.extxyz", Path(DEFAULT_OUT) / f"{name}.extxyz.gz") if p.exists()),
+                    None)
+        if path is None:
+            raise FileNotFoundError(f"{name}: neither {lab.out}/{name}.extxyz nor {DEFAULT_OUT}/{name}.extxyz.gz")
+        src = read(path, index=":")
         for a in src:
             x = int(a.info.get("n_na", 0) or 0)
             if x < first or not a.info.get("final") or (name.startswith("fill_o") and not a.info.get("kept")):
                 continue
             start = a.copy()
             start.calc = None
-            r = sur.relax(start, 0.05, 500)
+            r = sur.relax(start, fmax_eV_A, 500)
             end = r.atoms()
             info = dict(task=f"active{round_}", split="train", n_na=x, spacing_nm=a.info.get("spacing_nm"),
                         step=x, source_fill=name)
@@ -86,7 +96,27 @@ def main(argv=None) -> None:
     ap.add_argument("--pores", nargs="+", metavar="SPACING:MAX_NA",
                     help="training pores to fill, e.g. 1.48:16 2.18:16 (default: " +
                          " ".join(f"{s}:{n}" for s, n in PORES) + ")")
+    ap.add_argument("--drift-fills", nargs="+", metavar="NAME:FIRST_NA",
+                    help="with --drift: these fills (from --out, else training/) from FIRST_NA on, e.g. "
+                         "fill_c135_tight_all:5 (default: the committed training fills, DRIFT_FILLS)")
+    ap.add_argument("--drift-fmax", type=float, default=0.05, metavar="EV_A",
+                    help="with --drift: the surrogate's force tolerance, eV/A (default 0.05)")
     args = ap.parse_args(argv)
+    if args.drift_fills and not args.drift:
+        ap.error("--drift-fills needs --drift")
+    if not (np.isfinite(args.drift_fmax) and 0 < args.drift_fmax <= 0.5):
+        ap.error(f"--drift-fmax {args.drift_fmax}: must be in (0, 0.5] eV/A")
+    drift_fills = DRIFT_FILLS
+    if args.drift_fills:
+        try:
+            drift_fills = {n: int(k) for n, _, k in (item.rpartition(":") for item in args.drift_fills)}
+        except ValueError:
+            ap.error(f"--drift-fills {args.drift_fills}: each NAME:FIRST_NA, FIRST_NA an integer >= 1")
+        if any(not n or k < 1 for n, k in drift_fills.items()):
+            ap.error(f"--drift-fills {args.drift_fills}: each NAME:FIRST_NA, FIRST_NA an integer >= 1")
+        held = [n for n in drift_fills if n.startswith(("naive_", "heldout_"))]
+        if held:
+            ap.error(f"--drift-fills {held}: held-out fills are for validation; choose training fills")
     pores = [(float(p.split(":")[0]), int(p.split(":")[1])) for p in args.pores] if args.pores else PORES
     if any(round(s, 2) in HELDOUT_SPACINGS_NM for s, _ in pores):
         ap.error(f"--pores: {sorted(HELDOUT_SPACINGS_NM)} nm are held out for validation; choose training pores")
@@ -96,7 +126,7 @@ def main(argv=None) -> None:
     frames = []
     target = args.out / f"active_{args.round}.extxyz"
     if args.drift:
-        write(target, drift_frames(lab, sur, DRIFT_FILLS, args.round), format="extxyz")
+        write(target, drift_frames(lab, sur, drift_fills, args.round, fmax_eV_A=args.drift_fmax), format="extxyz")
         return
     for spacing, max_na in pores:
         host = orifice(spacing) if spacing < 0.8 else cavity(spacing)
