@@ -10,7 +10,11 @@ to 0.01 eV/A. The path rows also print the RMS against the fill's own 0.05 eV/A 
 reference before session 12, in which BFGS stopped on shoulders 0.2 eV above a nearby minimum
 (1.82 nm at 13 and 16 Na, 1.19 nm at 10). The ranking row compares at 0.01 eV/A where every candidate of
 the fill has its 0.01 eV/A relaxation (``<fill>_tight_all``, committed for both cavities), else at the
-fill's 0.05 eV/A on both sides; the row names the tolerance. ``--quick`` stops both paths
+fill's 0.05 eV/A on both sides; the row names the tolerance. Under it, two diagnostics (not
+bars, no SevenNet-0 run): the rank correlation of the surrogate's energies *at* SevenNet-0's
+candidates, unrelaxed (its energy errors alone), and how many re-relaxations slide more than 0.1
+eV down the surrogate's surface (its own valleys next to SevenNet-0's minima); the per-step table
+gives both. ``--quick`` stops both paths
 at 10 Na (their barrier rows then say so); the ranking row still ranks every step.
 
 ``--reference-at-ends`` (needs the mlip extra; one SevenNet-0 single point per candidate, about 4
@@ -144,6 +148,12 @@ if rank_rows:
     row(f"ranking over {len(rank_rows)} held-out steps ({tolerance} eV/A): mean Spearman rho", "-", f"{rho:.3f}",
         "-", ">= 0.8", rho >= 0.8)
     row("  same lowest candidate (within 0.03 eV)", "-", f"{same * 100:.0f} %", "-", ">= 70 %", same >= 0.7)
+    # which part of a miss is the energies and which the surrogate's own valleys (no SevenNet-0 run)
+    slides = np.concatenate([r["slide_eV"] for r in rank_rows])
+    note("  unrelaxed: rho at SevenNet-0's candidates", "-",
+         f"{np.mean([r['rho_single_point'] for r in rank_rows]):.3f}")
+    note("  re-relaxation slides > 0.1 eV: count / largest", "-",
+         f"{int((slides < -0.1).sum())} of {slides.size} / {-slides.min():.2f} eV")
     if sevennet is not None:
         drops = np.concatenate([r["ref_drop_eV"] for r in rank_rows])
         lower = drops[drops < -0.05]
@@ -179,7 +189,9 @@ if path_errors:
     print(table(path_errors, ["cavity"] + [k for k in path_errors[0] if k != "cavity"]))
 if rank_rows:
     print()
-    cols = ["fill", "x", "n", "rho", "same_choice", "miss_eV"]
+    cols = ["fill", "x", "n", "rho", "same_choice", "miss_eV", "rho_single_point", "largest_slide_eV"]
+    for r in rank_rows:
+        r["largest_slide_eV"] = min(r["slide_eV"])
     if sevennet is not None:
         cols += ["rho_at_ends", "same_choice_at_ends", "lowest_ref_drop_eV", "pick_vs_best_eV"]
         for r in rank_rows:

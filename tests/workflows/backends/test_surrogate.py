@@ -203,6 +203,12 @@ def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minim
     ends = [sur.relax(V._bare(a), 0.05, 800).energy_eV for a in cands]
     assert row["pick_vs_best_eV"] == pytest.approx(min(ends) - min(starts) - 0.1, abs=1e-6)
     assert row["pick_vs_best_eV"] < -0.1 + 1e-3
+    # unrelaxed, the backend ranks the labels as they are (each its own energy + 0.1): rho 1; the
+    # relaxed candidates barely move, the unrelaxed one slides down by its own relaxation
+    assert row["rho_single_point"] == pytest.approx(1.0)
+    slide = np.array(row["slide_eV"])
+    assert slide[:2] == pytest.approx([0.0, 0.0], abs=2e-3)
+    assert slide[2] == pytest.approx(ends[2] - starts[2], abs=1e-6) and slide[2] < -0.05
     assert "ref_drop_eV" not in V.ranking(sur, fill, tight=False)[0]
 
 

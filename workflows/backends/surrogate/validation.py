@@ -177,7 +177,12 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
     end points by both models on the same structures; ``pick_vs_best_eV`` is the reference energy
     of ``backend``'s favourite end point less the reference's lowest relaxed candidate (what a
     screen that hands its favourite to the reference gets: negative is better than the
-    reference's own search)."""
+    reference's own search).
+
+    Always (one ``backend`` single point per candidate, no reference needed): ``rho_single_point``
+    ranks SevenNet-0's candidates by ``backend``'s energy *at* them, unrelaxed (an error of the
+    energies themselves), and ``slide_eV`` is each relaxation's energy change from there (eV,
+    <= 0: a large slide at a minimum of SevenNet-0 is a valley of ``backend``'s own)."""
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
@@ -188,11 +193,13 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
         if len(cands) < 3:
             continue
         e7 = np.array([a.get_potential_energy() for a in cands])
+        e_at = np.array([backend.single_point(_bare(a)).energy_eV for a in cands])
         ends = [backend.relax(_bare(a), fmax_eV_A, 800) for a in cands]
         es = np.array([r.energy_eV for r in ends])
         pick = int(np.argmin(es))
         row = {"fill": fill.name, "x": x, "n": len(cands), "rho": float(spearmanr(e7, es).statistic),
-               "same_choice": bool(e7[pick] - e7.min() <= tol_eV), "miss_eV": float(e7[pick] - e7.min())}
+               "same_choice": bool(e7[pick] - e7.min() <= tol_eV), "miss_eV": float(e7[pick] - e7.min()),
+               "rho_single_point": float(spearmanr(e7, e_at).statistic), "slide_eV": (es - e_at).tolist()}
         if reference is not None:
             e_end = np.array([reference.single_point(r.atoms()).energy_eV for r in ends])
             row.update(rho_at_ends=float(spearmanr(e_end, es).statistic),
