@@ -1,6 +1,6 @@
 """Issue 13's table: the fidelity ladder (mlip expensive, surrogate cheap) against the naive search.
 
-    python benchmarks/ladder.py [--pores 1.19:8 1.82:16] [--no-compare-learning] [--no-hessian] [--out DIR]
+    python benchmarks/ladder.py [--pores 1.19:8 1.82:16] [--no-compare-learning] [--no-hessian] [--parameters FILE] [--out DIR]
 
 For each pore: a fill with the default policy (``screen=auto``: the surrogate searches, mlip
 relaxes the best few) with the run-learned correction and, unless ``--no-compare-learning``,
@@ -28,9 +28,13 @@ ap.add_argument("--no-hessian", action="store_true", help="policy screen_hessian
 ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                 help="other FillingPolicy fields (integers), e.g. screen_max=5 beam_width=2")
 ap.add_argument("--threads", type=int, default=2, help="torch threads for SevenNet-0 (default 2)")
+ap.add_argument("--parameters", type=Path, default=None, metavar="FILE",
+                help="the cheap level's surrogate parameter file instead of the shipped one (e.g. a candidate fit)")
 ap.add_argument("--out", type=Path, default=None,
                 help="keep the run folders here (a rerun with the same folder resumes them: finished fills cost nothing)")
 args = ap.parse_args()
+if args.parameters is not None and not args.parameters.is_file():
+    ap.error(f"--parameters: no such parameter file: {args.parameters}")
 tmp = isolate()
 import torch  # noqa: E402
 
@@ -40,6 +44,11 @@ from nafill.workflows.backends.registry import get_backend  # noqa: E402
 from nafill.workflows.backends.surrogate.validation import sevennet_reference  # noqa: E402
 from nafill.workflows.engine.loop import fill  # noqa: E402
 from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
+
+if args.parameters is not None:  # the ladder builds its cheap level by name: point that name's default here
+    import nafill.workflows.backends.surrogate.backend as surrogate_backend  # noqa: E402
+
+    surrogate_backend.PARAMETERS_FILE = args.parameters.resolve()
 
 ref7 = sevennet_reference()
 mlip = get_backend("mlip")
