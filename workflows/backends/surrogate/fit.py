@@ -288,7 +288,11 @@ shipped committee over the 32 steps (both at 0.01 eV/A):
 - G: F's data + round 15, fine-tuned from E: Na_n -0.023; orifices 0.030 / 0.036, signs right;
   paths 0.092 / 0.063; barriers 2.35 @ 9, 1.95 @ 9; rho 0.763 / 81 % (1.19 nm 0.624, 1.82 nm
   0.902; +0.080 +- 0.024): every bar met but rho. Not shipped in session 15 for lack of time to
-  re-measure every README figure it changes (main job, ladder, dry run, overbinding, study).
+  re-measure every README figure it changes (main job, ladder, dry run, overbinding, study); as
+  the ladder's cheap level (``benchmarks/ladder.py --threads 1 --pores 1.19:8 1.82:16
+  --no-compare-learning --set seed=0 --parameters G``) 6.0 and 5.8 SevenNet-0 evaluations per Na,
+  worst H - naive +0.016 and +0.137 eV (1.82 nm, x = 6), against the shipped committee's 6.6 / 5.9
+  and +0.016 / +0.050 the same day: one seed, and a worse worst step.
 
 Why the 1.19 nm steps stay low, measured (``benchmarks/surrogate_accuracy.py`` now prints it,
 no SevenNet-0 run): unrelaxed, at SevenNet-0's own 0.01 eV/A candidates, committee F ranks the 32
