@@ -35,7 +35,7 @@ from nafill.structures.capacity import pore_capacity
 from nafill.structures.geometry import guest_indices
 from nafill.structures.pores import cavity, orifice
 from nafill.workflows.backends.base import FrozenHostBackend
-from nafill.workflows.backends.surrogate.label_sevennet import DEFAULT_OUT, HELDOUT_SPACINGS_NM, Labeller
+from nafill.workflows.backends.surrogate.label_sevennet import DEFAULT_OUT, HELDOUT_SPACINGS_NM, Labeller, labelled_file
 from nafill.workflows.backends.surrogate.model import NaCarbonSurrogate, SurrogateParameters
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.policy import FillingPolicy
@@ -57,14 +57,13 @@ def drift_frames(lab: Labeller, sur: FrozenHostBackend, fills: dict[str, int], r
     1.82 nm path from 12 Na: SevenNet-0's minima slide 0.4-1.3 eV down the surrogate's surface into
     structures SevenNet-0 puts 0.4-0.65 eV higher) is found at SevenNet-0's minima themselves.
 
-    A fill is read from ``lab.out`` (``<name>.extxyz``, e.g. a ``<fill>_tight_all`` run there) or
-    else from the committed ``training/<name>.extxyz.gz``; the surrogate relaxes to ``fmax_eV_A``."""
+    A fill is read from ``lab.out`` (e.g. a ``<fill>_tight_all`` run there) or else from the
+    committed ``training/`` (:func:`.label_sevennet.labelled_file`); the surrogate relaxes to ``fmax_eV_A``."""
     frames = []
     for name, first in fills.items():
-        path = next((p for p in (lab.out / f"{name}.extxyz", Path(DEFAULT_OUT) / f"{name}.extxyz.gz") if p.exists()),
-                    None)
+        path = labelled_file(name, lab.out, Path(DEFAULT_OUT))
         if path is None:
-            raise FileNotFoundError(f"{name}: neither {lab.out}/{name}.extxyz nor {DEFAULT_OUT}/{name}.extxyz.gz")
+            raise FileNotFoundError(f"{name}: neither in {lab.out} nor in {DEFAULT_OUT} (.extxyz or .extxyz.gz)")
         src = read(path, index=":")
         for a in src:
             x = int(a.info.get("n_na", 0) or 0)

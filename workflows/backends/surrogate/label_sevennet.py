@@ -435,6 +435,13 @@ TIGHT_FMAX_EV_A = 0.01
 """Ionic convergence of the production protocol (``../shared/science.md``: EDIFFG = -0.01)."""
 
 
+def labelled_file(name: str, *folders: Path) -> Path | None:
+    """The first of ``<folder>/<name>.extxyz`` and ``<folder>/<name>.extxyz.gz`` that exists, over
+    ``folders`` in order (a run's own output before a committed copy), or None."""
+    return next((f / f"{name}{suffix}" for f in folders for suffix in (".extxyz", ".extxyz.gz")
+                 if (f / f"{name}{suffix}").exists()), None)
+
+
 def partial_runs(out: Path, name: str) -> tuple[Path, Path]:
     """Where a cut-short task keeps its finished steps: the run's own uncompressed file, and a
     committed gzipped copy."""
@@ -459,12 +466,13 @@ def tight_frames(lab: Labeller, name: str, source: str, every_candidate: bool = 
     A cut-short run resumes after the last step in ``DIR/<name>.partial.extxyz`` or
     ``DIR/<name>.partial.extxyz.gz`` (a committed partial run), whichever holds more frames.
     """
-    src = next((p for p in (lab.out / f"{source}.extxyz", lab.out / f"{source}.extxyz.gz") if p.exists()), None)
+    src = labelled_file(source, lab.out)
     if src is None:
-        raise FileNotFoundError(f"{lab.out}/{source}.extxyz(.gz) is missing: label --part heldout --only {source}")
+        part = "train" if source in TRAIN else "heldout"
+        raise FileNotFoundError(f"{lab.out}/{source}.extxyz(.gz) is missing: label --part {part} --only {source}")
     frames = read(src, index=":")
-    partial_file, _ = partial_runs(lab.out, name)
-    runs = [read(f, index=":") for f in partial_runs(lab.out, name) if f.exists()]
+    partials = partial_runs(lab.out, name)
+    runs = [read(f, index=":") for f in partials if f.exists()]
     out = max(runs, key=len, default=[])
     done = {int(a.info["step"]) for a in out}
     if not out:
@@ -489,7 +497,7 @@ def tight_frames(lab: Labeller, name: str, source: str, every_candidate: bool = 
         print(f"  {name} x={a.info['step']} candidate {a.info.get('candidate')}: {a.get_potential_energy():.4f}"
               f" -> {final.get_potential_energy():.4f} eV in {n} steps", flush=True)
         if k + 1 == len(todo) or todo[k + 1].info["step"] != a.info["step"]:
-            write(partial_file, out, format="extxyz")  # a step is whole: usable if cut short
+            write(partials[0], out, format="extxyz")  # a step is whole: usable if cut short
     return out
 
 

@@ -25,17 +25,16 @@ from nafill.structures.geometry import guest_indices
 from nafill.structures.graphene import graphene_bilayer
 from nafill.structures.sites import add_guest, hexagon_centres
 from nafill.workflows.backends.base import Backend
-from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FMAX_EV_A, TIGHT_FMAX_EV_A
+from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FMAX_EV_A, TIGHT_FMAX_EV_A, labelled_file
 
 TRAINING_DIR = Path(__file__).resolve().parent / "training"
 REFERENCE_FILE = TRAINING_DIR / "sevennet_reference.json"
 
 
 def _read(name: str) -> list[Atoms]:
-    for suffix in (".extxyz", ".extxyz.gz"):
-        p = TRAINING_DIR / f"{name}{suffix}"
-        if p.exists():
-            return read(p, index=":")
+    p = labelled_file(name, TRAINING_DIR)
+    if p is not None:
+        return read(p, index=":")
     raise FileNotFoundError(f"{TRAINING_DIR}/{name}.extxyz(.gz) is missing: run the labelling script")
 
 
