@@ -276,7 +276,7 @@ def _coalesced(plans: list[CandidatePlan], policy: FillingPolicy, seed: int) -> 
     return out
 
 
-def _usable_energies(results: list[RelaxResult]) -> list[float]:
+def usable_energies(results: list[RelaxResult]) -> list[float]:
     """Each relaxation's energy (eV), ``inf`` where it may not be kept (:func:`_kept_ok`)."""
     return [r.energy_eV if ok else np.inf for r, ok in zip(results, _kept_ok(results))]
 
@@ -294,7 +294,7 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
     6 Na: SevenNet-0 then keeps a 6-atom cluster 0.11 eV below the six isolated Na it kept
     before; session 10)."""
     results = cheap.relax_many([p.atoms() for p in plans], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
-    energies = _usable_energies(results)
+    energies = usable_energies(results)
     if policy.coalesces_at(n_na, True) and np.isfinite(min(energies)):
         k = int(np.argmin(energies))
         relaxed = CandidatePlan(plans[k].parent_rank, plans[k].site_A, plans[k].site_kind, results[k].structure,
@@ -302,7 +302,7 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
         moved = _coalesced([relaxed], policy, step_seed(policy.seed, n_na, 30_000))
         more = cheap.relax_many([p.atoms() for p in moved], policy.fmax_eV_A, policy.max_relax_steps, policy.workers)
         plans, results = plans + moved, results + more
-        energies += _usable_energies(more)
+        energies += usable_energies(more)
     for r in results:
         meter.add(cheap.name, r)
     ranked = []

@@ -285,6 +285,39 @@ def test_tight_frames_of_a_training_fill_keep_the_way_down_and_the_fills_split(t
     assert energies == sorted(energies, reverse=True)  # downhill to the end point
 
 
+def test_motif_round_labels_the_ladders_first_choices_and_keeps_the_plain_fills_path(tmp_path, sur):
+    """``--motifs`` (surrogate as the stand-in reference): from ``first_na`` on, each step labels
+    its lowest relaxed candidate first, then other motifs within the window, at most ``per_step``,
+    each with a short relaxation; the fill it walks keeps what ``fill`` keeps."""
+    from nafill.workflows.backends.surrogate.active_learning import motif_frames
+    from nafill.workflows.engine.loop import fill
+    from nafill.workflows.engine.policy import FillingPolicy
+
+    host = cavity(1.35)
+    lab = _stand_in_labeller(tmp_path, sur.calculator)
+    frames = motif_frames(lab, sur, host, 4, "t", first_na=3, per_step=3, spacing_nm=1.35)
+    motif = [a for a in frames if a.info["kind"] == "active-motif"]
+    assert sorted({a.info["n_na"] for a in frames}) == [3, 4]
+    assert {a.info["split"] for a in frames} == {"train"} and {a.info["task"] for a in frames} == {"activet"}
+    plain = fill(host, sur, FillingPolicy(max_na=4, screen_calculator=None), use_cache=False)
+    for x in (3, 4):
+        step = [a for a in motif if a.info["n_na"] == x]
+        assert 1 <= len(step) <= 3 and [a.info["motif_rank"] for a in step] == list(range(len(step)))
+        energies = [a.get_potential_energy() for a in step]  # the reference here is the surrogate
+        # the first is the step's lowest minimum, which the plain fill keeps
+        assert energies[0] == pytest.approx(min(energies)) == pytest.approx(plain.steps[x - 1]["energy_eV"], abs=1e-6)
+        window = FillingPolicy().screen_diversity_eV
+        in_window = [a.info["motif"] for a, e in zip(step, energies) if e - energies[0] <= window]
+        # each motif inside the window comes before a second minimum of any motif
+        repeat = next((k for k, m in enumerate(in_window) if m in in_window[:k]), len(in_window))
+        assert all(m in in_window[:repeat] for m in in_window[repeat:])
+        assert len(set(in_window)) >= 2  # this pore offers two motifs at 3 and 4 Na
+    # every labelled minimum is followed by its short relaxation (final frame last)
+    relax = [a for a in frames if a.info["kind"] == "active-relax"]
+    assert sum(1 for a in relax if a.info.get("final")) == len(motif)
+    assert lab.n_calls == len(frames)
+
+
 def test_path_to_8_na_of_the_1_19_nm_cavity_within_issue_12s_rms(sur, ref7):
     """A subset of issue 12's path row (the benchmark runs x = 1-16 in both cavities): SevenNet-0's
     1.19 nm path to 8 Na (0.01 eV/A minima), each re-relaxed by the surrogate to 0.01 eV/A: H(x)
@@ -367,6 +400,14 @@ def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
     with pytest.raises(SystemExit):
         active_learning.main(["--parameters", "never-read.json", "--drift-fills", "fill_c135_tight_all:5"])
     assert "--drift-fills needs --drift" in capsys.readouterr().err
+    # a motif round: cavities only, and its counts checked before any work
+    for argv, message in ((["--pores", "0.55:6"], "cavities only (spacings >= 0.8 nm)"),
+                          (["--motif-count", "0"], "--motif-count 0: must be in 1-10"),
+                          (["--motif-first-na", "0"], "--motif-first-na 0: must be an integer >= 1"),
+                          (["--drift"], "--motifs and --drift are two kinds of round")):
+        with pytest.raises(SystemExit) as e:
+            active_learning.main(["--parameters", "never-read.json", "--motifs", *argv])
+        assert e.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_the_fit_refuses_a_malformed_kind_weight_before_reading_data(capsys):
