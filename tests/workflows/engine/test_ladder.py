@@ -1,5 +1,7 @@
 """The fidelity ladder: defaults, the run-learned correction, cost accounting, the adaptive rule."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -170,13 +172,24 @@ def test_cheap_hessian_is_the_curvature_and_shortens_the_expensive_relaxation():
     assert emt.relax(start, 0.01, 300, initial_hessian=np.eye(3)).n_ionic_steps == plain.n_ionic_steps
 
 
-def test_ladder_hands_the_cheap_hessian_to_the_expensive_level_and_counts_it():
-    emt = get_backend("emt")
+def test_ladder_hands_the_cheap_hessian_to_the_expensive_level_and_counts_it(tmp_path):
+    """The expensive level here is one network of the shipped committee, run as a generic ASE
+    backend: a surface like the cheap level's but not the same, as SevenNet-0's is like the
+    surrogate's. (Under ``emt``, whose Na cluster where the surrogate's stay apart, the cheap
+    curvature misleads: session 16 measured 177 EMT evaluations warm against 88 cold.)"""
+    from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE
+
+    shipped = json.loads(PARAMETERS_FILE.read_text())
+    one = tmp_path / "network0.json"
+    one.write_text(json.dumps({**shipped, "networks": shipped["networks"][:1]}))
+    exp = get_backend("nafill.workflows.backends.surrogate.model:surrogate_calculator", parameters_file=str(one))
     policy = dict(max_na=4, fmax_eV_A=0.01, screen_calculator="surrogate", screen_keep=1, screen_max=2)
-    warm = fill(cavity(1.19), emt, FillingPolicy(**policy))
-    cold = fill(cavity(1.19), emt, FillingPolicy(**policy, screen_hessian=False))
-    ev = [sum(s["cost"]["emt"]["evaluations"] for s in p.steps) for p in (warm, cold)]
-    assert ev[0] < ev[1]
+    warm = fill(cavity(1.19), exp, FillingPolicy(**policy), use_cache=False)
+    cold = fill(cavity(1.19), exp, FillingPolicy(**policy, screen_hessian=False), use_cache=False)
+    ev = [sum(s["cost"][exp.name]["evaluations"] for s in p.steps) for p in (warm, cold)]
+    assert ev[0] < 0.75 * ev[1]  # measured 16 against 31 (session 16)
+    assert [s["formation_enthalpy_eV"] for s in warm.steps] == pytest.approx(
+        [s["formation_enthalpy_eV"] for s in cold.steps], abs=2e-3)
     # the finite differences are cheap-level single points: 6 per Na per candidate handed on
     for w, c in zip(warm.steps, cold.steps):
         extra = w["cost"]["surrogate"]["single_points"] - c["cost"]["surrogate"]["single_points"]

@@ -24,8 +24,8 @@ more than 0.3 A (round 6: 294 frames, 294 SevenNet-0 calls, 4 min on one core).
 
 ``--motifs`` labels the choice a fidelity ladder hands to SevenNet-0: at every step of the
 surrogate's own fill (from ``--motif-first-na`` Na on) its relaxed candidates are ordered as the
-ladder orders them (the lowest, then the lowest of each other motif within
-``SCREEN_DIVERSITY_EV``, :func:`nafill.workflows.engine.ladder.diverse_order`) and the first
+ladder orders them (the lowest, then the lowest of each other motif within the policy's
+``screen_diversity_eV``, :func:`nafill.workflows.engine.ladder.diverse_order`) and the first
 ``--motif-count`` are labelled, each with a 10-step SevenNet-0 relaxation. The surrogate's worst
 errors are between motifs (1.82 nm, 6 Na: a 4-atom cluster against six isolated Na), and the
 step-relative loss of the fit sees a step's motifs together. About 44 SevenNet-0 calls per step.

@@ -199,6 +199,15 @@ def load_parameters(path: str | None = None) -> SurrogateParameters:
     return SurrogateParameters.from_dict(json.loads(p.read_text()))
 
 
+def surrogate_calculator(parameters_file: str | None = None, **kwargs) -> NaCarbonSurrogate:
+    """The surrogate as a plain ASE calculator from a parameter file (default: the shipped one),
+    for the ``module:factory`` backend: ``--calculator
+    nafill.workflows.backends.surrogate.model:surrogate_calculator --calc-option
+    parameters_file='"other.json"'`` runs another committee (e.g. a candidate fit) as a backend of
+    its own, beside or under the shipped ``surrogate``. Other keywords go to the calculator."""
+    return NaCarbonSurrogate(load_parameters(parameters_file), **kwargs)
+
+
 def network_energy(params: SurrogateParameters, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-Na energies eps(G) (eV) and dE/dG for fingerprints ``G`` (n_na, n_channels): the
     network's, or the mean of a committee's."""
