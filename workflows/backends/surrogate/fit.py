@@ -265,11 +265,11 @@ with the references relaxed on to 0.01 eV/A (both sides at 0.01), the shipped co
 9 of 16 (0.69, 12 of 16 at 0.05); both 0.683 / 72 % (0.790 / 84 %). SevenNet-0's deep minima of the 1.19 nm cavity from 6
 Na on are what the surrogate orders poorly; no fit above was judged on them.
 
-Session 15, not shipped (a candidate: ``training/pending/na_c_candidate_g.json``, sha1
-b8fb9513634f, with its data in ``training/pending/``). Judged on the ranking row at 0.01 eV/A
+Session 15, not shipped (a candidate, ``training/pending/na_c_candidate_g.json`` at commit a29e562,
+sha1 b8fb9513634f; its data now in ``training/``). Judged on the ranking row at 0.01 eV/A
 on both sides (the held-out row chose among them: model selection, said plainly). New data, all
 ``split = train``: every candidate of the training fills 1.05, 1.35, 1.48 nm (and 1.62 nm to 11
-Na in these fits; the finished file, x = 1-16, 833 frames, 4,111 calls, is in ``pending/``) relaxed on by SevenNet-0 from the fills' 0.1 eV/A to 0.01 eV/A, every 5th frame of the way kept
+Na in these fits; the finished file, x = 1-16, 833 frames, 4,111 calls, is now in ``training/``) relaxed on by SevenNet-0 from the fills' 0.1 eV/A to 0.01 eV/A, every 5th frame of the way kept
 (``label_sevennet --part train --only fill_c105_tight_all ...``: 1,143 frames, 5,618 SevenNet-0
 calls for the three finished ones, about 45 min of two cores; the relaxations drop by up to
 0.95 eV, 1.62 nm at 11 Na); drift round 14d from their end points (``active_learning --drift --drift-fills ...
@@ -310,6 +310,39 @@ SevenNet-0, is 0.364 and 0.240 eV below SevenNet-0's best candidate at 12 and 13
 SevenNet-0's naive candidates there are high local minima that its BFGS stopped in; the surrogate's
 smoother surface slides out of them into basins SevenNet-0 itself puts lower. The row, as defined,
 counts that against the surrogate.
+
+Session 16, **shipped** (sha1 b6aafb2bc638): G fine-tuned twice more, each step 300 epochs as in
+session 15, the data moved from ``training/pending/`` into ``training/`` (the pinned test holds
+the shipped file to exactly that set). New labels, all ``split = train``: round 16 (committee G's
+own fills of 1.70 and 1.90 nm to 12 Na: 102 frames, 150 calls), drift round 16d (G at 0.01 eV/A
+from fill_c135/c148_tight_all at 6 Na on and the whole fill_c162_tight_all at 5 Na on: 141
+frames), and the motif rounds 17a/17b (``active_learning --motifs``, new, with committee H: at
+each step of its fills of 1.70, 1.90 (to 10 Na), 2.00 (to 8), 1.12 and 1.26 nm (to 14), from 3
+Na on, the first four relaxed candidates in the ladder's motif-diverse order, each labelled and
+relaxed 10 steps by SevenNet-0: 819 frames, 1,232 calls, 11 min of two cores). Rows as above,
+the paired rho difference against session 13's committee:
+
+- H: from G, on ``training/*`` + every pending file, fill_c162_tight_all whole, + 16 + 16d
+  (7,729 frames): Na_n -0.024; orifices 0.030 / 0.037, signs right; paths 0.089 / 0.061;
+  barriers 2.36 @ 9, 1.95 @ 9; rho 0.743 / 78 % (+0.060 +- 0.027); unrelaxed rho 0.886, 46 slides
+  over 0.1 eV (0.56 eV). As the ladder's cheap level (seed 0) 6.1 / 5.1 SevenNet-0 evaluations
+  per Na, worst H - naive +0.016 / **+0.135** eV (1.82 nm, 6 Na, as G's +0.137); seed 1: 5.2 /
+  6.0, +0.013 / +0.011.
+- shipped: from H, on H's data + 17a/17b (8,451 frames; ``--weight ... active-motif=1.5``):
+  Na_n -0.024; orifices 0.029 / 0.040, signs right; paths 0.095 / 0.057; barriers 2.36 @ 9, 1.94
+  @ 9; rho 0.693 / 81 % (1.19 nm 0.489, 1.82 nm 0.898; +0.010 +- 0.033); unrelaxed rho 0.879, 46
+  slides (0.71 eV). Ladder, seeds 0 / 1 / 2: 1.19 nm 4.9 / 4.9 / 4.4 evaluations per Na, worst
+  +0.016 / +0.032 / +0.032 eV (x = 4); 1.82 nm 5.3 / 5.6 / 9.7, worst +0.013 / +0.013 / +0.020
+  (1.82 nm at 6 Na: -0.071 / -0.087 / -0.010 eV). Session 13's committee: 5.8 and 5.6 on average,
+  worst +0.050 eV, 2 of 6 runs over issue 13's 0.02 eV bar, as here.
+
+Shipped over G and H, which rank the held-out steps better, because the ladder is the
+surrogate's production use and the motif rounds removed the 1.82 nm / 6 Na miss (the choice
+made on held-out rows and held-out ladder runs: model selection, said plainly). Its own
+single-fidelity fill of 1.82 nm (the README's main job) keeps structures 0.12-0.35 eV above the
+ladder's SevenNet-0 path from 8 to 16 Na, though relaxed by it those SevenNet-0 structures are
+within 0.062 eV RMS of SevenNet-0's H: its search, not its energies, misses them (H's own fill:
+0.99-1.24 eV at 11-16 Na, G's 1.22-1.39).
 """
 
 from __future__ import annotations
