@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated cache and nafill home for every test session."""
 
+import json
 import os
 import signal
 import subprocess
@@ -56,3 +57,17 @@ def _kill_when(cmd, ready, timeout_s: float, env=None, poll_s: float = 0.05) -> 
 def kill_when():
     """:func:`_kill_when`: SIGKILL a command at a chosen point of its progress (kill-and-resume tests)."""
     return _kill_when
+
+
+@pytest.fixture
+def like_surface_backend(tmp_path):
+    """(backend name, options) of one network of the shipped surrogate committee run as a generic
+    ASE backend (``module:factory``): a surface like the surrogate's but not the same one, as
+    SevenNet-0's is, for the fidelity ladder's tests with the ``surrogate`` as the cheap level.
+    (``emt`` is unlike it: its Na cluster where the surrogate's stay apart.)"""
+    from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE
+
+    shipped = json.loads(PARAMETERS_FILE.read_text())
+    one = tmp_path / "surrogate_network0.json"
+    one.write_text(json.dumps({**shipped, "networks": shipped["networks"][:1]}))
+    return "nafill.workflows.backends.surrogate.model:surrogate_calculator", {"parameters_file": str(one)}

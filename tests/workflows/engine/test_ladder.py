@@ -1,7 +1,5 @@
 """The fidelity ladder: defaults, the run-learned correction, cost accounting, the adaptive rule."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -172,17 +170,13 @@ def test_cheap_hessian_is_the_curvature_and_shortens_the_expensive_relaxation():
     assert emt.relax(start, 0.01, 300, initial_hessian=np.eye(3)).n_ionic_steps == plain.n_ionic_steps
 
 
-def test_ladder_hands_the_cheap_hessian_to_the_expensive_level_and_counts_it(tmp_path):
-    """The expensive level here is one network of the shipped committee, run as a generic ASE
-    backend: a surface like the cheap level's but not the same, as SevenNet-0's is like the
-    surrogate's. (Under ``emt``, whose Na cluster where the surrogate's stay apart, the cheap
-    curvature misleads: session 16 measured 177 EMT evaluations warm against 88 cold.)"""
-    from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE
-
-    shipped = json.loads(PARAMETERS_FILE.read_text())
-    one = tmp_path / "network0.json"
-    one.write_text(json.dumps({**shipped, "networks": shipped["networks"][:1]}))
-    exp = get_backend("nafill.workflows.backends.surrogate.model:surrogate_calculator", parameters_file=str(one))
+def test_ladder_hands_the_cheap_hessian_to_the_expensive_level_and_counts_it(like_surface_backend):
+    """The expensive level is a surface like the cheap one's (:func:`like_surface_backend`), as
+    SevenNet-0's is like the surrogate's. (Under ``emt``, whose Na cluster where the surrogate's
+    stay apart, the cheap curvature misleads: session 16 measured 177 EMT evaluations warm against
+    88 cold.)"""
+    name, options = like_surface_backend
+    exp = get_backend(name, **options)
     policy = dict(max_na=4, fmax_eV_A=0.01, screen_calculator="surrogate", screen_keep=1, screen_max=2)
     warm = fill(cavity(1.19), exp, FillingPolicy(**policy), use_cache=False)
     cold = fill(cavity(1.19), exp, FillingPolicy(**policy, screen_hessian=False), use_cache=False)

@@ -185,16 +185,19 @@ def test_spacing_workflow_relaxes_layers_and_fills_cavities(store):
     assert spacing_row["spacings_nm"] == {2: docs[2]["spacing_nm"], 3: docs[3]["spacing_nm"]}
 
 
-def test_fireworks_ladder_carries_the_cheap_hessian_to_the_relax_fireworks(store):
-    """emt under a surrogate screen on FireWorks: the same path and the same expensive cost as in
-    process, which only holds if the relax Fireworks start from the cheap Hessian too."""
+def test_fireworks_ladder_carries_the_cheap_hessian_to_the_relax_fireworks(store, like_surface_backend):
+    """A surface like the surrogate's under a surrogate screen on FireWorks: the same path and the
+    same expensive cost as in process, which only holds if the relax Fireworks start from the
+    cheap Hessian too (the cold start costs more)."""
+    name, options = like_surface_backend
+    exp = get_backend(name, **options)
     policy = FillingPolicy(max_na=3, fmax_eV_A=0.01, screen_calculator="surrogate", screen_keep=1, screen_max=2)
-    wf_id = _submit(filling_workflow(cavity(1.19), "emt", policy=policy))
+    wf_id = _submit(filling_workflow(cavity(1.19), name, backend_options=options, policy=policy))
     with open_launchpad() as lp:
         run_launchpad(lp)
         fw_path = path_document(lp, wf_id)
-    ref = fill(cavity(1.19), get_backend("emt"), policy)
-    cold = fill(cavity(1.19), get_backend("emt"), FillingPolicy(**{**policy.as_dict(), "screen_hessian": False}))
+    ref = fill(cavity(1.19), exp, policy, use_cache=False)
+    cold = fill(cavity(1.19), exp, FillingPolicy(**{**policy.as_dict(), "screen_hessian": False}), use_cache=False)
     assert [s["energy_eV"] for s in fw_path.steps] == [s["energy_eV"] for s in ref.steps]
-    cost = [[s["cost"]["emt"]["evaluations"] for s in p.steps] for p in (fw_path, ref, cold)]
+    cost = [[s["cost"][exp.name]["evaluations"] for s in p.steps] for p in (fw_path, ref, cold)]
     assert cost[0] == cost[1] and sum(cost[1]) < sum(cost[2])
