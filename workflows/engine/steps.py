@@ -281,6 +281,19 @@ def usable_energies(results: list[RelaxResult]) -> list[float]:
     return [r.energy_eV if ok else np.inf for r, ok in zip(results, _kept_ok(results))]
 
 
+def distinct_minima(energies: list[float]) -> list[int]:
+    """Indices of the distinct usable minima, lowest energy first: failed ones (``inf``) dropped,
+    and of those within :data:`ENERGY_DEDUP_EV` of each other (one minimum reached from two
+    starts) the first in energy order kept."""
+    seen: list[float] = []
+    out = []
+    for k in np.argsort(np.asarray(energies), kind="stable"):
+        if np.isfinite(energies[k]) and not any(abs(energies[k] - e) < ENERGY_DEDUP_EV for e in seen):
+            seen.append(float(energies[k]))
+            out.append(int(k))
+    return out
+
+
 def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy, cheap: Backend,
             meter: CostMeter, n_na: int) -> tuple[list[CandidatePlan], list[CandidatePlan], dict[str, Any]]:
     """Relax the surviving candidates fully with the cheap backend and rank them: the best
@@ -305,14 +318,8 @@ def _screen(path: FillingPath, plans: list[CandidatePlan], policy: FillingPolicy
         energies += usable_energies(more)
     for r in results:
         meter.add(cheap.name, r)
-    ranked = []
-    seen: list[float] = []
-    for k in np.argsort(np.asarray(energies), kind="stable"):
-        if not np.isfinite(energies[k]) or any(abs(energies[k] - e) < ENERGY_DEDUP_EV for e in seen):
-            continue  # failed, or the same minimum reached from two starts
-        seen.append(float(energies[k]))
-        p = plans[k]
-        ranked.append(CandidatePlan(p.parent_rank, p.site_A, p.site_kind, results[k].structure, float(energies[k])))
+    ranked = [CandidatePlan(plans[k].parent_rank, plans[k].site_A, plans[k].site_kind, results[k].structure,
+                            float(energies[k])) for k in distinct_minima(energies)]
     if not ranked:
         raise NafillRunError(f"the screening backend {cheap.name!r} failed on every candidate")
     if policy.screen_diversity_eV > 0:

@@ -51,7 +51,7 @@ from nafill.workflows.backends.surrogate.model import NaCarbonSurrogate, Surroga
 from nafill.workflows.engine.ladder import diverse_order
 from nafill.workflows.engine.loop import fill, start_path
 from nafill.workflows.engine.policy import FillingPolicy
-from nafill.workflows.engine.steps import ENERGY_DEDUP_EV, PoreFullError, complete_step, plan_step, usable_energies
+from nafill.workflows.engine.steps import PoreFullError, complete_step, distinct_minima, plan_step, usable_energies
 
 PORES = ((1.05, 8), (1.48, 12), (2.18, 10), (0.40, 8), (0.70, 8), (0.55, 6))
 
@@ -118,14 +118,11 @@ def motif_frames(lab: Labeller, sur: FrozenHostBackend, host, max_na: int, round
                                      policy.max_relax_steps, policy.workers)
             x = plan.n_na
             if x >= first_na:
-                energies, minima, seen = usable_energies(results), [], []
-                for k in np.argsort(energies, kind="stable"):
-                    e = energies[k]
-                    if np.isfinite(e) and not any(abs(e - f) < ENERGY_DEDUP_EV for f in seen):
-                        seen.append(e)
-                        minima.append(results[k].atoms())
+                energies = usable_energies(results)
+                distinct = distinct_minima(energies)
+                minima = [results[k].atoms() for k in distinct]
                 signatures = [cluster_signature(a) for a in minima]
-                for rank, k in enumerate(diverse_order(seen, signatures, window)[:per_step]):
+                for rank, k in enumerate(diverse_order([energies[j] for j in distinct], signatures, window)[:per_step]):
                     info = dict(task=f"active{round_}", split="train", n_na=x, spacing_nm=spacing_nm, step=x,
                                 motif=str(signatures[k]), motif_rank=rank)
                     start = minima[k]
