@@ -29,7 +29,8 @@ ap.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
                 help="other FillingPolicy fields (integers), e.g. screen_max=5 beam_width=2")
 ap.add_argument("--threads", type=int, default=2, help="torch threads for SevenNet-0 (default 2)")
 ap.add_argument("--parameters", type=Path, default=None, metavar="FILE",
-                help="the cheap level's surrogate parameter file instead of the shipped one (e.g. a candidate fit)")
+                help="the cheap level's surrogate parameter file instead of the shipped one (e.g. a candidate fit; "
+                     "the policy's screen_options)")
 ap.add_argument("--out", type=Path, default=None,
                 help="keep the run folders here (a rerun with the same folder resumes them: finished fills cost nothing)")
 args = ap.parse_args()
@@ -44,11 +45,6 @@ from nafill.workflows.backends.registry import get_backend  # noqa: E402
 from nafill.workflows.backends.surrogate.validation import sevennet_reference  # noqa: E402
 from nafill.workflows.engine.loop import fill  # noqa: E402
 from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
-
-if args.parameters is not None:  # the ladder builds its cheap level by name: point that name's default here
-    import nafill.workflows.backends.surrogate.backend as surrogate_backend  # noqa: E402
-
-    surrogate_backend.PARAMETERS_FILE = args.parameters.resolve()
 
 ref7 = sevennet_reference()
 mlip = get_backend("mlip")
@@ -71,7 +67,8 @@ for item in args.pores:
         ladder = {k: int(v) for k, v in (item.split("=") for item in args.set)}
         tag = "".join(f"_{k}{v}" for k, v in ladder.items()) + ("_cold" if args.no_hessian else "")
         out = (args.out or Path(tmp)) / f"c{spacing}_{'learn' if learn else 'raw'}{tag}"
-        path = fill(cavity(spacing), mlip, FillingPolicy(max_na=max_na, screen_learn=learn,
+        options = None if args.parameters is None else {"parameters_file": str(args.parameters.resolve())}
+        path = fill(cavity(spacing), mlip, FillingPolicy(max_na=max_na, screen_learn=learn, screen_options=options,
                                                          screen_hessian=not args.no_hessian, **ladder), out_dir=out)
         runs[learn] = (path, path.summary["elapsed_s"])  # the run's own clock: a kept --out resumes
     rows = []

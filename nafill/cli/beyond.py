@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 
 from nafill.analysis.plots import plot_free_energy, plot_neb_barriers
-from nafill.cli.options import OUT_DIR, calculator_options, checked_backend, parse_calc_options
+from nafill.cli.options import OUT_DIR, calculator_options, parse_calc_options
 from nafill.errors import NafillInputError, check_range
 from nafill.io import atomic_write_text
+from nafill.workflows.backends.registry import checked_backend
 from nafill.workflows.engine.store import load_path
 from nafill.workflows.studies.neb import barrier_table, write_neb_inputs
 from nafill.workflows.studies.thermo import check_temperatures, free_energy_profile

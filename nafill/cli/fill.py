@@ -63,7 +63,7 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 @click.option("--no-cache", is_flag=True, help="Recompute the reference energies.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
 def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option, screen_calculator,
-             screen_max, screen_margin_eV, screen_learn, max_na,
+             screen_options, screen_max, screen_margin_eV, screen_learn, max_na,
              n_candidates, prescreen, prescreen_steps, beam_width, coalesce_max, fmax_eV_A, max_relax_steps, stop_rise_eV,
              stop_patience, fill_order, seed, workers, out_dir, overwrite, engine, launchpad_file, no_cache,
              quiet) -> None:
@@ -85,7 +85,7 @@ def fill_cmd(spacing_nm, host_file, supercell, stacking, calculator, calc_option
             stop_rise_eV=stop_rise_eV, stop_patience=stop_patience, fill_order=fill_order, seed=seed,
             workers=workers,
             screen_calculator=screen_calculator, screen_max=screen_max, screen_margin_eV=screen_margin_eV,
-            screen_learn=screen_learn,
+            screen_learn=screen_learn, screen_options=parse_calc_options(screen_options, "--screen-option") or None,
         ),
         out_dir=out_dir, overwrite=overwrite, use_cache=not no_cache, quiet=quiet,
         engine=engine, launchpad_file=launchpad_file,

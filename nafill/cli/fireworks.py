@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from pathlib import Path
@@ -13,11 +14,11 @@ from tqdm import tqdm
 from nafill.cli.options import (
     OUT_DIR,
     calculator_options,
-    checked_backend,
     launchpad_option,
     parse_calc_options,
     screen_options,
 )
+from nafill.workflows.backends.registry import checked_backend
 from nafill.workflows.engine.cli_runner import build_host
 from nafill.workflows.engine.parallel import install_signal_handlers
 from nafill.workflows.engine.store import check_out_dir, run_lock
@@ -38,14 +39,16 @@ def _policy_options(f):
     """Options shared by every `submit` verb, handed to the command as ``policy`` and ``submit_kw``."""
     @functools.wraps(f)
     def wrapper(*, max_na, n_candidates, prescreen, beam_width, coalesce_max, fmax_eV_A, seed, calculator, calc_option,
-                batch_size, spec_items, screen_calculator, screen_max, screen_margin_eV, screen_learn, **rest):
+                batch_size, spec_items, screen_calculator, screen_options, screen_max, screen_margin_eV, screen_learn, **rest):
         policy = FillingPolicy(max_na=max_na, n_candidates=n_candidates, prescreen=prescreen or None,
                                beam_width=beam_width, coalesce_max=coalesce_max, fmax_eV_A=fmax_eV_A, seed=seed,
                                screen_calculator=screen_calculator, screen_max=screen_max,
-                               screen_margin_eV=screen_margin_eV, screen_learn=screen_learn)
+                               screen_margin_eV=screen_margin_eV, screen_learn=screen_learn,
+                               screen_options=parse_calc_options(screen_options, "--screen-option") or None)
         policy.validate()  # every value refused before anything is built or submitted
         options = parse_calc_options(calc_option)
         checked_backend(calculator, options)
+        dataclasses.replace(policy).validate(backend=calculator)  # the screen resolved for it, its options tried
         submit_kw = dict(backend=calculator, backend_options=options,
                          modifications=parse_calc_options(spec_items))
         if batch_size is not None:

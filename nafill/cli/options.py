@@ -13,13 +13,13 @@ CALCULATOR_HELP = ("Energy backend: surrogate (default: SevenNet-0 distilled, fa
                    "vasp (VASP through custodian) or module:factory (any ASE calculator).")
 
 
-def parse_calc_options(options: tuple[str, ...]) -> dict:
-    """``KEY=VALUE`` pairs (VALUE read as JSON when it parses, else as a string)."""
+def parse_calc_options(options: tuple[str, ...], flag: str = "--calc-option") -> dict:
+    """``KEY=VALUE`` pairs (VALUE read as JSON when it parses, else as a string) of ``flag``."""
     out = {}
     for item in options:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} must be KEY=VALUE", param_hint="'--calc-option'")
+            raise click.BadParameter(f"{item!r} must be KEY=VALUE", param_hint=f"'{flag}'")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -101,22 +101,6 @@ class NonEmptyPath(click.ParamType):
 NONEMPTY_PATH = NonEmptyPath()
 
 
-def checked_backend(name: str, options: dict):
-    """``get_backend`` with an option the backend does not take refused as bad input (not a TypeError)."""
-    from nafill.errors import NafillInputError
-    from nafill.workflows.backends.registry import get_backend
-
-    try:
-        backend = get_backend(name, **options)
-        backend.fingerprint()  # settings that cannot even be described fail here, not mid-run
-        return backend
-    except NafillInputError:
-        raise
-    except (TypeError, ValueError) as exc:
-        msg = str(exc).split("() ", 1)[-1]
-        raise NafillInputError(f"--calc-option: the {name} backend refuses {options}: {msg}") from None
-
-
 def launchpad_option(f):
     """``--launchpad FILE`` (a real MongoDB) and ``--store FILE|DIR`` (which embedded store)."""
     f = click.option("--store", "store", type=NONEMPTY_PATH, default=None,
@@ -128,8 +112,9 @@ def launchpad_option(f):
 
 
 def screen_options(f):
-    """The fidelity ladder: ``--screen``, ``--screen-max``, ``--screen-margin-ev``, ``--no-screen-learn``
-    (handed to the command as ``screen_calculator``, ``screen_max``, ``screen_margin_eV``, ``screen_learn``)."""
+    """The fidelity ladder: ``--screen``, ``--screen-option``, ``--screen-max``, ``--screen-margin-ev``,
+    ``--no-screen-learn`` (handed to the command as ``screen_calculator``, ``screen_options``,
+    ``screen_max``, ``screen_margin_eV``, ``screen_learn``)."""
     f = click.option("--no-screen-learn", "screen_learn", is_flag=True, flag_value=False, default=True,
                      help="Do not correct the cheap energies with what the expensive backend said so far.")(f)
     f = click.option("--screen-margin-ev", "screen_margin_eV", type=float, default=0.05, show_default=True,
@@ -137,6 +122,9 @@ def screen_options(f):
                           "energy is within this of the best found, eV.")(f)
     f = click.option("--screen-max", type=int, default=3, show_default=True,
                      help="Most expensive relaxations per Na (the ladder starts with two).")(f)
+    f = click.option("--screen-option", "screen_options", multiple=True, metavar="KEY=VALUE",
+                     help="Option of the cheap backend (JSON value), repeatable, e.g. --screen-option "
+                          "parameters_file=my_fit.json for a refitted surrogate.")(f)
     f = click.option("--screen", "screen_calculator", default="auto", show_default=True,
                      help="Cheap backend that searches for the expensive one: auto (vasp -> mlip, else "
                           "surrogate; mlip -> surrogate; others: none), none (single fidelity), or a "

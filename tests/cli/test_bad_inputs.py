@@ -95,6 +95,10 @@ for v in ["bogus", "nomodule_xyz:f", "ase:nothing_here", "math:pi", "", ":"]:
     bad(f"fill calculator {v!r}", FILL + ["--calculator", v])
 for v in ["bogus=1", "noequals", "=1", "maxstep_A=1=2x"]:
     bad(f"fill calc-option {v!r}", FILL + ["--calc-option", v])
+for v in ["bogus=1", "noequals", "parameters_file={work}/nope.json", "parameters_file={work}/afile"]:
+    bad(f"fill screen-option {v!r}", FILL + ["--screen", "surrogate", "--screen-option", v])
+bad("fill screen-option without a screen", FILL + ["--screen-option", "maxstep_A=0.1"])
+bad("fill screen-option with screen none", FILL + ["--screen", "none", "--screen-option", "maxstep_A=0.1"])
 for v in ["0", "-1", "100000", "abc", "1.5", "nan"]:
     bad(f"fill max-na {v!r}", _replace(FILL, "--max-na", v))
 for flag, values in {
@@ -144,6 +148,8 @@ for flag, v in [("--max-na", "0"), ("--max-na", "x"), ("--candidates", "0"), ("-
 for name in ["nan.json", "across.json", "single.json", "with_na.json", "dup.json", "no_c.json"]:
     bad(f"submit fill host {name}", ["submit", "fill", "--host", f"{H}/{name}"])
 bad("submit fill both", SUBMIT + ["--host", f"{H}/good.json"])
+bad("submit fill screen-option bogus", SUBMIT + ["--screen", "surrogate", "--screen-option", "bogus=1"])
+bad("submit fill screen-option without a screen", SUBMIT + ["--screen-option", "maxstep_A=0.1"])
 bad("submit orifice-scan none", ["submit", "orifice-scan", "--max-na", "1"])
 bad("submit orifice-scan 0.1", ["submit", "orifice-scan", "--spacings-nm", "0.1"])
 bad("submit orifice-scan nan", ["submit", "orifice-scan", "--spacings-nm", "nan"])

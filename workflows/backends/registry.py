@@ -119,3 +119,20 @@ def get_backend(name: str, **options: Any) -> Backend:
         raise NafillInputError(f"calculator = {name!r} with options {kwargs} fails to build: {exc}") from None
     settings = {"factory": key, "kwargs": {k: repr(v) for k, v in sorted(kwargs.items())}}
     return AseCalculatorBackend(make, key, settings)
+
+
+def checked_backend(name: str, options: dict[str, Any] | None = None, flag: str = "--calc-option") -> Backend:
+    """:func:`get_backend` with an option the backend does not take, or cannot use (a missing or
+    unreadable parameter file), refused as bad input naming ``flag`` (not a TypeError mid-run);
+    the backend's settings are described once here, so settings that cannot be fail now."""
+    options = dict(options or {})
+    try:
+        backend = get_backend(name, **options)
+        backend.fingerprint()
+        return backend
+    except NafillInputError:
+        raise
+    except (TypeError, ValueError, KeyError, OSError) as exc:
+        msg = str(exc).split("() ", 1)[-1]
+        raise NafillInputError(f"{flag}: the {name} backend refuses {options}: {msg}") from None
+

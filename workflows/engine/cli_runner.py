@@ -18,13 +18,13 @@ from tqdm import tqdm
 
 from nafill.analysis.plots import plot_path
 from nafill.analysis.profile import format_capacity
-from nafill.cli.options import checked_backend
 from nafill.constants import ORIFICE_RANGE_NM, TEST_ONLY_BACKENDS
 from nafill.errors import NafillInputError
 from nafill.io import read_structure
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.pores import cavity, orifice, resolve_spacing_nm
 from nafill.structures.validation import check_host
+from nafill.workflows.backends.registry import checked_backend
 from nafill.workflows.engine.documents import FillingPath
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.parallel import install_signal_handlers

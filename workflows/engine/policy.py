@@ -3,11 +3,13 @@ settings), validated once and stored in every path document."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from nafill.errors import NafillInputError, check_int, check_range
-from nafill.workflows.backends.registry import default_fmax_eV_A, get_backend
+from nafill.workflows.backends.registry import checked_backend, default_fmax_eV_A
 from nafill.workflows.engine.ladder import AUTO, resolve_screen
 from nafill.workflows.engine.order import FILL_ORDERS
 from nafill.workflows.engine.parallel import resolve_workers
@@ -72,6 +74,11 @@ class FillingPolicy:
             relaxes only the best ``screen_keep`` candidates, starting from the cheap geometry,
             adding one more at a time (see :func:`nafill.workflows.engine.ladder.extend_plan`)
             up to ``screen_max``.
+        screen_options: keyword options of the cheap backend, as ``get_backend(name, **options)``
+            takes them (e.g. ``{"parameters_file": "my_fit.json"}`` for a refitted ``surrogate``,
+            ``{"dispersion": "d3-zero"}`` for ``mlip``); None: its defaults. JSON values only:
+            they are stored in the path document and carried to FireWorks in the policy (an
+            option named ``*_file`` that names an existing file is stored as its absolute path).
         screen_pool: with a screen, the pre-screen keeps this many candidates (instead of
             ``prescreen``) for full cheap relaxations: the cheap level costs almost nothing, and a
             wider pool gives the expensive level distinct minima to choose from.
@@ -127,6 +134,7 @@ class FillingPolicy:
     coalesce_max: int = 4
     coalesce_max_na: int = 12
     screen_calculator: str | None = AUTO
+    screen_options: dict[str, Any] | None = None
     screen_pool: int = 12
     screen_keep: int = 2
     screen_diversity_eV: float = 0.3
@@ -141,11 +149,11 @@ class FillingPolicy:
     min_na_distance_A: float = 2.8
     n_directions: int = 16
 
-    SCREEN_FIELDS = ("screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn", "screen_hessian",
+    SCREEN_FIELDS = ("screen_options", "screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn", "screen_hessian",
                      "screen_diversity_eV")
     """The ladder's settings (no effect without ``screen_calculator``)."""
 
-    LATER_FIELDS = ("screen_hessian", "screen_diversity_eV", "coalesce_max", "coalesce_max_na")
+    LATER_FIELDS = ("screen_hessian", "screen_diversity_eV", "coalesce_max", "coalesce_max_na", "screen_options")
     """Fields added after run folders existed: left out of :meth:`physical` at their defaults, so
     those folders resume (and go on with the new search)."""
 
@@ -195,8 +203,7 @@ class FillingPolicy:
         check_int("refine_trials", self.refine_trials, 0, 1000)
         check_int("refine_max_na", self.refine_max_na, 0, 100000)
         check_range("refine_sigma_A", self.refine_sigma_A, 0.0, 3.0, "A", lo_inclusive=False)
-        if self.screen_calculator not in (None, AUTO):
-            get_backend(self.screen_calculator)  # unknown names and missing extras fail now
+        self.screen_options = check_screen_options(self.screen_options, self.screen_calculator)
         if capacity is not None:
             if capacity < 1:
                 raise NafillInputError(
@@ -250,3 +257,29 @@ class FillingPolicy:
                 del out[name]
         return out
 
+
+
+def check_screen_options(options: Any, screen: str | None) -> dict[str, Any] | None:
+    """``screen_options`` checked against the resolved ``screen`` (a backend name, ``"auto"`` while
+    the fill's backend is unknown, or None): a JSON object of keyword options, refused without a
+    screen; the cheap backend is built once here, so an unknown name, a missing extra or an
+    option it refuses fails before any work. Returns the options (None when empty)."""
+    if options is not None and not isinstance(options, dict):
+        raise NafillInputError(f"screen_options = {options!r} must be a mapping of the cheap backend's "
+                               "keyword options (--screen-option KEY=VALUE)")
+    options = dict(options) if options else None
+    for key, value in (options or {}).items():  # a file named relative to here stays found from a launch folder
+        if key.endswith("_file") and isinstance(value, str) and Path(value).exists():
+            options[key] = str(Path(value).resolve())
+    if options is not None:
+        if screen is None:
+            raise NafillInputError(f"screen_options = {options} given, but the fill has no screen "
+                                   "(--screen none, or a backend that 'auto' screens with nothing)")
+        try:
+            json.dumps(options)
+        except (TypeError, ValueError):
+            raise NafillInputError(f"screen_options = {options!r}: values must be JSON (numbers, strings, "
+                                   "booleans, lists, objects)") from None
+    if screen not in (None, AUTO):  # unknown names, missing extras and refused options fail now
+        checked_backend(screen, options, flag="--screen-option")
+    return options

@@ -19,6 +19,7 @@ The loop around it is :mod:`nafill.workflows.engine.loop`; FireWorks calls :func
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -124,10 +125,15 @@ def step_seed(seed: int, n_na: int, parent_rank: int) -> int:
     return int(np.random.SeedSequence([seed, n_na, parent_rank]).generate_state(1)[0])
 
 
+def cheap_backend(name: str, options: dict[str, Any] | None = None) -> Backend:
+    """The ladder's cheap backend with ``options`` (the policy's ``screen_options``), built once per
+    process for each name and options (mlip would reload its model every step)."""
+    return _cheap_backend(name, json.dumps(options or {}, sort_keys=True))
+
+
 @lru_cache(maxsize=4)
-def cheap_backend(name: str) -> Backend:
-    """The ladder's cheap backend, built once per process (mlip would reload its model every step)."""
-    return get_backend(name)
+def _cheap_backend(name: str, options_json: str) -> Backend:
+    return get_backend(name, **json.loads(options_json))
 
 
 def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
@@ -142,7 +148,7 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
     t0 = time.perf_counter()
     policy = FillingPolicy.from_dict(path.policy)
     cheap_name = resolve_screen(policy.screen_calculator, path.backend.get("name"))
-    search = cheap_backend(cheap_name) if cheap_name else backend
+    search = cheap_backend(cheap_name, policy.screen_options) if cheap_name else backend
     meter = CostMeter()
     beam = path.state["beam"]
     n_na = len(path.steps) + 1

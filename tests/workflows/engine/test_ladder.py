@@ -253,3 +253,38 @@ def test_the_screen_gathers_onto_the_best_cheap_relaxed_candidate_too(monkeypatc
     # every cheap relaxation is counted: the screened pool and the moves on its relaxed best
     assert plan.n_screened == len(cheap) > n_pool
     assert plan.cost["surrogate"]["relaxations"] >= plan.n_screened
+
+
+def test_the_cheap_level_takes_its_options_from_the_policy(like_surface_backend, tmp_path):
+    """``screen_options`` reach the cheap backend (a one-network surrogate file changes the cheap
+    energies the ladder records; a copy of the shipped file changes nothing), are stored with an
+    absolute file path, and are part of the run's identity only when given."""
+    from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE
+
+    _, one = like_surface_backend
+    same = tmp_path / "copy.json"
+    same.write_text(PARAMETERS_FILE.read_text())
+    emt = get_backend("emt")
+    base = dict(max_na=2, screen_calculator="surrogate", screen_keep=1, screen_max=1)
+    runs = [fill(cavity(1.19), emt, FillingPolicy(**base, screen_options=o), use_cache=False)
+            for o in (None, {"parameters_file": str(same)}, one)]
+    cheap = [[s["ladder"]["prediction_error_uncorrected_eV"] for s in p.steps] for p in runs]
+    assert cheap[1] == pytest.approx(cheap[0], abs=1e-9)
+    assert [s["energy_eV"] for s in runs[1].steps] == pytest.approx([s["energy_eV"] for s in runs[0].steps], abs=1e-9)
+    assert abs(cheap[2][0] - cheap[0][0]) > 1e-4  # another network: other cheap energies
+    assert runs[1].policy["screen_options"] == {"parameters_file": str(same.resolve())}
+    assert "screen_options" not in FillingPolicy(**base).validate(None, "emt").physical()
+    assert FillingPolicy(**base, screen_options=one).validate(None, "emt").physical()["screen_options"] == one
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"bogus": 1}, "--screen-option: the surrogate backend refuses {'bogus': 1}"),
+    ({"parameters_file": "/no/such/file.json"}, "No such file"),
+    ([("maxstep_A", 0.1)], "must be a mapping"),
+    ({"maxstep_A": object()}, "values must be JSON"),
+])
+def test_bad_screen_options_are_refused_before_any_work(options, message):
+    with pytest.raises(NafillInputError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        FillingPolicy(screen_calculator="surrogate", screen_options=options).validate(None, "emt")
+    with pytest.raises(NafillInputError, match="given, but the fill has no screen"):
+        FillingPolicy(screen_calculator="none", screen_options={"maxstep_A": 0.1}).validate(None, "emt")
