@@ -39,6 +39,10 @@ class Backend(ABC):
     """Whether :meth:`relax` uses an ``initial_hessian`` (its optimiser is nafill's BFGS)."""
     default_fmax_eV_A: float = 0.05
     """Force threshold of a fill's relaxations when its policy leaves ``fmax_eV_A`` unset, eV/A."""
+    searches_cheaply: bool = False
+    """Whether a call costs milliseconds (a numpy surrogate), so that a single-fidelity fill on it
+    gets the search a screen's cheap level gets: perturbations and nucleation moves at every step
+    (:meth:`nafill.workflows.engine.policy.FillingPolicy.perturbs_at`)."""
 
     def settings(self) -> dict[str, Any]:
         """JSON-safe settings that determine the energies (used for caching references)."""

@@ -31,6 +31,8 @@ class EmtBackend(FrozenHostBackend):
     nucleation barrier (:data:`EMT_CAVEAT`). The host must stay frozen.
     """
 
+    searches_cheaply = True
+
     def __init__(self, maxstep_A: float = 0.2) -> None:
         settings = {
             "model": "nafill NaCarbonEMT",
@@ -56,6 +58,14 @@ def takes_initial_hessian(name: str) -> bool:
     if str(name).strip().lower() == "vasp":
         return VaspBackend.takes_initial_hessian
     return AseCalculatorBackend.takes_initial_hessian
+
+
+def searches_cheaply(name: str | None) -> bool:
+    """Whether backend ``name``'s calls cost milliseconds (:attr:`Backend.searches_cheaply`:
+    ``surrogate``, ``emt``): a fill on it searches at every step as a screen's cheap level does.
+    ``mlip``, ``vasp`` and ``module:factory`` calculators count as costly."""
+    cls = {"surrogate": SurrogateBackend, "emt": EmtBackend}.get(str(name or "").strip().lower())
+    return bool(cls is not None and cls.searches_cheaply)
 
 
 def _import_factory(spec: str):

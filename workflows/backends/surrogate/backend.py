@@ -17,6 +17,8 @@ from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE, NaCarbonS
 class SurrogateBackend(FrozenHostBackend):
     """SevenNet-0 distilled into a radial-fingerprint network (numpy); host frozen or rigid walls."""
 
+    searches_cheaply = True
+
     def __init__(self, maxstep_A: float = 0.2, parameters_file: str | None = None) -> None:
         path = parameters_file or str(PARAMETERS_FILE)
         params = load_parameters(path)
