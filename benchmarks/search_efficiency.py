@@ -1,13 +1,9 @@
 """Target 3: relaxations per added Na, default policy against the exhaustive one.
 
-    python benchmarks/search_efficiency.py [--spacing-nm 1.82] [--max-na 20] [--calculator emt]
+    python benchmarks/search_efficiency.py [--spacing-nm 1.82] [--max-na 20]
 
 Exhaustive: every symmetry-distinct candidate relaxed (no pre-screen, no cap). Default: the
-FillingPolicy defaults (pre-screen by single points, relax the best 4). The backend is EMT's surface
-run as a generic ``module:factory`` calculator, which the engine counts as costly: the search as it
-runs on ``mlip`` or ``vasp`` single-fidelity (perturbations to ``refine_max_na``, nucleation moves
-to ``coalesce_max_na``). ``--calculator emt`` measures the search of a cheap backend instead
-(perturbations and moves at every step). For every step of the
+FillingPolicy defaults (pre-screen by single points, relax the best 4). For every step of the
 exhaustive path the default policy is asked to choose from the same parent structure: "same
 site" counts the steps where its lowest relaxed energy equals the exhaustive one, within 1 meV and
 within 10 meV (minima that close are degenerate for the path: the emt surrogate has many).
@@ -23,8 +19,6 @@ from _common import isolate, path_before_step
 ap = argparse.ArgumentParser()
 ap.add_argument("--spacing-nm", type=float, default=1.82)
 ap.add_argument("--max-na", type=int, default=20)
-ap.add_argument("--calculator", default="nafill.workflows.backends.emt_surrogate:NaCarbonEMT",
-                help="backend (default: EMT's surface as a costly generic calculator)")
 args = ap.parse_args()
 isolate()
 from nafill.structures.pores import cavity  # noqa: E402
@@ -33,7 +27,7 @@ from nafill.workflows.engine.loop import fill  # noqa: E402
 from nafill.workflows.engine.policy import FillingPolicy  # noqa: E402
 from nafill.workflows.engine.steps import plan_step  # noqa: E402
 
-backend = get_backend(args.calculator)
+backend = get_backend("emt")
 host = cavity(args.spacing_nm)
 exhaustive = FillingPolicy(max_na=args.max_na, n_candidates=10000, prescreen=None, refine_trials=0)
 default = FillingPolicy(max_na=args.max_na)
@@ -53,7 +47,7 @@ rx_ex = np.mean([s["n_relaxed"] for s in p_ex.steps])
 rx_def = np.mean([s["n_relaxed"] for s in p_def.steps])
 h_ex = p_ex.steps[-1]["formation_enthalpy_eV"] / n
 h_def = p_def.steps[-1]["formation_enthalpy_eV"] / len(p_def.steps)
-print(f"cavity {args.spacing_nm} nm, {n} Na, {args.calculator}")
+print(f"cavity {args.spacing_nm} nm, {n} Na, emt")
 print(f"relaxations per Na: default {rx_def:.2f} (target <= 5), exhaustive {rx_ex:.2f}")
 print(f"same kept site as exhaustive (from the same parent, within 1 meV): {same}/{n} = {same / n:.0%}; "
       f"within 10 meV (degenerate minima): {same10}/{n} = {same10 / n:.0%}; lower than exhaustive: {better}/{n}; "

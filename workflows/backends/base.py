@@ -39,10 +39,14 @@ class Backend(ABC):
     """Whether :meth:`relax` uses an ``initial_hessian`` (its optimiser is nafill's BFGS)."""
     default_fmax_eV_A: float = 0.05
     """Force threshold of a fill's relaxations when its policy leaves ``fmax_eV_A`` unset, eV/A."""
-    searches_cheaply: bool = False
-    """Whether a call costs milliseconds (a numpy surrogate), so that a single-fidelity fill on it
-    gets the search a screen's cheap level gets: perturbations and nucleation moves at every step
-    (:meth:`nafill.workflows.engine.policy.FillingPolicy.perturbs_at`)."""
+    searches_every_step: bool = False
+    """Whether a single-fidelity fill on this backend gets the search a screen's cheap level gets:
+    perturbations and nucleation moves at every step, not only to the policy's ``refine_max_na``
+    and ``coalesce_max_na`` (:meth:`nafill.workflows.engine.policy.FillingPolicy.perturbs_at`).
+    True for the ``surrogate`` only: its calls cost milliseconds and its paths are meant as
+    physics. ``emt`` calls cost milliseconds too, but its paths are workflow tests, and the wider
+    search made its 1.82 nm fill six times slower (session 17: 21 -> 122 s); ``mlip``, ``vasp``
+    and ``module:factory`` calculators are costly."""
 
     def settings(self) -> dict[str, Any]:
         """JSON-safe settings that determine the energies (used for caching references)."""

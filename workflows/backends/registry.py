@@ -31,8 +31,6 @@ class EmtBackend(FrozenHostBackend):
     nucleation barrier (:data:`EMT_CAVEAT`). The host must stay frozen.
     """
 
-    searches_cheaply = True
-
     def __init__(self, maxstep_A: float = 0.2) -> None:
         settings = {
             "model": "nafill NaCarbonEMT",
@@ -60,12 +58,11 @@ def takes_initial_hessian(name: str) -> bool:
     return AseCalculatorBackend.takes_initial_hessian
 
 
-def searches_cheaply(name: str | None) -> bool:
-    """Whether backend ``name``'s calls cost milliseconds (:attr:`Backend.searches_cheaply`:
-    ``surrogate``, ``emt``): a fill on it searches at every step as a screen's cheap level does.
-    ``mlip``, ``vasp`` and ``module:factory`` calculators count as costly."""
-    cls = {"surrogate": SurrogateBackend, "emt": EmtBackend}.get(str(name or "").strip().lower())
-    return bool(cls is not None and cls.searches_cheaply)
+def searches_every_step(name: str | None) -> bool:
+    """Whether a single-fidelity fill on backend ``name`` makes its perturbation and nucleation
+    moves at every step (:attr:`Backend.searches_every_step`: the ``surrogate``)."""
+    cls = {"surrogate": SurrogateBackend}.get(str(name or "").strip().lower())
+    return bool(cls is not None and cls.searches_every_step)
 
 
 def _import_factory(spec: str):

@@ -49,15 +49,14 @@ class FillingPolicy:
             with every Na displaced at random (Gaussian, ``refine_sigma_A``), relaxed like the
             others; it finds collective rearrangements that adding one Na does not (a cheap
             basin-hopping move). Applied while the pore holds at most ``refine_max_na`` Na, where
-            small-cluster isomers compete, on a costly backend; at every step where the search
-            runs on a cheap one (0 trials: off).
+            small-cluster isomers compete; at every step on a screen's cheap level and on
+            ``surrogate`` fills (0 trials: off).
         refine_sigma_A: width of the random displacements, A.
         refine_max_na: last Na count that gets the refinement candidates on a single-fidelity
-            search with a costly backend (``mlip``, ``vasp``, ``module:factory``). Where the
-            search runs on a cheap backend they run at every step: under a screen (the cheap
-            level searches) and on ``surrogate`` or ``emt`` fills
-            (:func:`nafill.workflows.backends.registry.searches_cheaply`): they cost only
-            millisecond calls there. Measured (session 17, the surrogate, 1.82 nm to 20 Na):
+            search (``mlip``, ``vasp``, ``module:factory``, ``emt``). They run at every step where
+            they cost only millisecond calls and the path is meant as physics: under a screen (the
+            cheap level searches) and on ``surrogate`` fills
+            (:attr:`nafill.workflows.backends.base.Backend.searches_every_step`). Measured (session 17, the surrogate, 1.82 nm to 20 Na):
             perturbations and moves to 6 and 12 Na only, H(12..16) = 1.28 1.38 1.43 1.59 1.44
             eV, 5,950 calls; at every step 1.01 0.98 0.92 1.03 1.14 eV, 8,055 calls (the
             surrogate relaxing SevenNet-0's ladder path there: 0.99-1.25 eV).
@@ -66,11 +65,11 @@ class FillingPolicy:
             seeds: the new Na of the best pre-screened candidate and its largest cluster), relaxed
             like the others: the nucleation move that adding one Na at a time does not make
             (0: off). From the third Na on, while the pore holds at most ``coalesce_max_na`` Na on
-            a single-fidelity search with a costly backend (at most ``2 coalesce_max`` more
-            relaxations per step), at every step where the search runs on a cheap backend (see
+            a single-fidelity search (at most ``2 coalesce_max`` more relaxations per step), at
+            every step on a screen's cheap level and on ``surrogate`` fills (see
             ``refine_max_na``).
         coalesce_max_na: last Na count that gets the nucleation moves on a single-fidelity
-            search with a costly backend. 12 covers the critical sizes of the cavities (7-10 Na): up to 6 (the
+            search (not the surrogate's). 12 covers the critical sizes of the cavities (7-10 Na): up to 6 (the
             ``refine_max_na`` it used to share), the surrogate's own fill of 1.82 nm went on past
             7 Na with isolated Na and over a 2.53 eV barrier at n* = 10; to 10 or 16, it found
             the cluster at 7 Na (barrier 1.67 eV at n* = 7; SevenNet-0 on the ladder: 1.57 eV
@@ -225,17 +224,16 @@ class FillingPolicy:
             check_int("max_na", self.max_na, 1, 100000)
         return self
 
-    def perturbs_at(self, n_na: int, cheap_search: bool) -> bool:
+    def perturbs_at(self, n_na: int, every_step: bool) -> bool:
         """Whether the step adding Na number ``n_na`` gets the ``refine_trials`` perturbed
-        candidates: from the second Na, up to ``refine_max_na`` (every step when the search runs
-        on a cheap backend: a screen's cheap level, or a cheap fill backend)."""
-        return bool(self.refine_trials) and n_na > 1 and (n_na <= self.refine_max_na or cheap_search)
+        candidates: from the second Na, up to ``refine_max_na``, or at every step (``every_step``:
+        a screen's cheap level, a ``surrogate`` fill)."""
+        return bool(self.refine_trials) and n_na > 1 and (n_na <= self.refine_max_na or every_step)
 
-    def coalesces_at(self, n_na: int, cheap_search: bool) -> bool:
+    def coalesces_at(self, n_na: int, every_step: bool) -> bool:
         """Whether the step adding Na number ``n_na`` gets the nucleation moves (``coalesce_max``):
-        from the third Na, up to ``coalesce_max_na`` (every step when the search runs on a cheap
-        backend)."""
-        return bool(self.coalesce_max) and n_na > 2 and (n_na <= self.coalesce_max_na or cheap_search)
+        from the third Na, up to ``coalesce_max_na``, or at every step (``every_step``)."""
+        return bool(self.coalesce_max) and n_na > 2 and (n_na <= self.coalesce_max_na or every_step)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -36,7 +36,7 @@ from nafill.structures.geometry import between_walls, guest_indices, host_indice
 from nafill.structures.moves import cluster_signature, coalesce, na_clusters
 from nafill.structures.sites import add_guest, candidate_sites
 from nafill.workflows.backends.base import Backend
-from nafill.workflows.backends.registry import get_backend, searches_cheaply, takes_initial_hessian
+from nafill.workflows.backends.registry import get_backend, searches_every_step, takes_initial_hessian
 from nafill.workflows.engine.documents import FillingPath, RelaxResult, StepRecord
 from nafill.workflows.engine.hessian import attach, finite_difference_hessian
 from nafill.workflows.engine.ladder import Correction, CostMeter, diverse_order, extend_plan, resolve_screen
@@ -223,13 +223,12 @@ def plan_step(path: FillingPath, backend: Backend | None = None) -> StepPlan:
         prescreen = [float(e) for e in energies]
         order = sorted(range(len(plans)), key=lambda k: (stage[k], energies[k]))
         plans = [plans[k] for k in sorted(order[:keep])]
-    # perturbation and nucleation moves: up to refine_max_na / coalesce_max_na Na on a costly
-    # single-fidelity search; at every step where the search is cheap (a screen's cheap level, or
-    # a cheap fill backend)
-    cheap_search = bool(cheap_name) or searches_cheaply(path.backend.get("name"))
-    if policy.perturbs_at(n_na, cheap_search):
+    # perturbation and nucleation moves: up to refine_max_na / coalesce_max_na Na on a single-
+    # fidelity search; at every step on a screen's cheap level and on the surrogate
+    every_step = bool(cheap_name) or searches_every_step(path.backend.get("name"))
+    if policy.perturbs_at(n_na, every_step):
         plans += _perturbed(plans, policy, step_seed(policy.seed, n_na, 10_000))
-    if policy.coalesces_at(n_na, cheap_search):
+    if policy.coalesces_at(n_na, every_step):
         plans += _coalesced(plans, policy, step_seed(policy.seed, n_na, 20_000))
     reserve: list[CandidatePlan] = []
     screen: dict[str, Any] = {}

@@ -47,7 +47,7 @@ from nafill.io import atomic_write_text
 from nafill.structures.capacity import pore_capacity
 from nafill.structures.connected import connected_pore
 from nafill.structures.pores import cavity, orifice
-from nafill.workflows.backends.registry import get_backend, searches_cheaply
+from nafill.workflows.backends.registry import get_backend, searches_every_step
 from nafill.workflows.engine.ladder import resolve_screen
 from nafill.workflows.engine.policy import FillingPolicy
 from nafill.workflows.studies.cost import (
@@ -224,15 +224,15 @@ def fill_cost(policy: FillingPolicy, n_steps: int, backend: str | None = None) -
     ``screen_max`` candidates per step."""
 
     screen = resolve_screen(policy.screen_calculator, backend)
-    cheap = searches_cheaply(backend)
+    every = searches_every_step(backend)
     relax = sp = calls = 0
     for n in range(1, n_steps + 1):
         if screen:
             relax += policy.screen_max
             continue
         kept = policy.n_candidates if policy.prescreen is None else min(policy.prescreen, policy.n_candidates)
-        extra = policy.refine_trials if policy.perturbs_at(n, cheap) else 0
-        extra += 2 * policy.coalesce_max if policy.coalesces_at(n, cheap) else 0
+        extra = policy.refine_trials if policy.perturbs_at(n, every) else 0
+        extra += 2 * policy.coalesce_max if policy.coalesces_at(n, every) else 0
         relax += kept + extra
         if policy.prescreen is not None:
             sp += policy.n_candidates

@@ -48,11 +48,11 @@ def test_bill_and_plan_reduced():
     assert "relaxations" in bill and "total" in bill and "assumed (nothing measured yet)" in bill
     # with a fidelity ladder the fill's backend relaxes at most screen_max per step, no single points
     assert fill_cost(FillingPolicy(), 3, "vasp") == (9, 0, 9 * RELAX_CALLS_ASSUMED)
-    # a costly single-fidelity search: 4 kept per step, 2 perturbed at 2..6 Na (refine_max_na), 2 x 4 moves at 3..12 Na
+    # single fidelity: 4 kept per step, 2 perturbed at 2..6 Na (refine_max_na), 2 x 4 moves at 3..12 Na
     assert fill_cost(FillingPolicy(screen_calculator=None), 8, "mlip")[0] == 4 * 8 + 2 * 5 + 8 * 6
-    # a cheap one (surrogate, emt): both at every step, as on a screen's cheap level
+    assert fill_cost(FillingPolicy(), 8, "emt") == fill_cost(FillingPolicy(screen_calculator=None), 8, "mlip")
+    # the surrogate: both at every step, as on a screen's cheap level
     assert fill_cost(FillingPolicy(), 8, "surrogate")[0] == 4 * 8 + 2 * 7 + 8 * 6
-    assert fill_cost(FillingPolicy(), 8, "emt") == fill_cost(FillingPolicy(), 8, "surrogate")
     # measured rates replace the assumption
     format_bill(parts, s, {"fill": {"per_unit": 10.0, "n": 5}})
     assert cav.calls == 80 and cav.calls_source == "measured"

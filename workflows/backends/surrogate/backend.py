@@ -17,7 +17,7 @@ from nafill.workflows.backends.surrogate.model import PARAMETERS_FILE, NaCarbonS
 class SurrogateBackend(FrozenHostBackend):
     """SevenNet-0 distilled into a radial-fingerprint network (numpy); host frozen or rigid walls."""
 
-    searches_cheaply = True
+    searches_every_step = True
 
     def __init__(self, maxstep_A: float = 0.2, parameters_file: str | None = None) -> None:
         path = parameters_file or str(PARAMETERS_FILE)
