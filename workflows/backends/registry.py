@@ -142,4 +142,3 @@ def checked_backend(name: str, options: dict[str, Any] | None = None, flag: str 
     except (TypeError, ValueError, KeyError, OSError) as exc:
         msg = str(exc).split("() ", 1)[-1]
         raise NafillInputError(f"{flag}: the {name} backend refuses {options}: {msg}") from None
-

@@ -56,10 +56,12 @@ class FillingPolicy:
             search (``mlip``, ``vasp``, ``module:factory``, ``emt``). They run at every step where
             they cost only millisecond calls and the path is meant as physics: under a screen (the
             cheap level searches) and on ``surrogate`` fills
-            (:attr:`nafill.workflows.backends.base.Backend.searches_every_step`). Measured (session 17, the surrogate, 1.82 nm to 20 Na):
-            perturbations and moves to 6 and 12 Na only, H(12..16) = 1.28 1.38 1.43 1.59 1.44
-            eV, 5,950 calls; at every step 1.01 0.98 0.92 1.03 1.14 eV, 8,055 calls (the
-            surrogate relaxing SevenNet-0's ladder path there: 0.99-1.25 eV).
+            (:attr:`nafill.workflows.backends.base.Backend.searches_every_step`). Measured
+            (session 17, the surrogate, 1.82 nm to 20 Na): perturbations and moves to 6 and 12
+            Na only, H(12..16) = 1.28 1.38 1.43 1.59 1.44 eV, 5,950 calls; at every step 1.01
+            0.98 0.92 1.03 1.14 eV, 8,055 calls (SevenNet-0 relaxing those structures: within
+            0.06 eV of the surrogate's H, and 0.27-0.53 eV below the first path's at 12-16 Na). A
+            surrogate run folder from before resumes and goes on with the wider search.
         coalesce_max: add candidates in which 1 .. ``coalesce_max`` isolated Na nearest to a
             seed are gathered onto the seed's cluster (:func:`nafill.structures.moves.coalesce`;
             seeds: the new Na of the best pre-screened candidate and its largest cluster), relaxed
@@ -69,8 +71,8 @@ class FillingPolicy:
             every step on a screen's cheap level and on ``surrogate`` fills (see
             ``refine_max_na``).
         coalesce_max_na: last Na count that gets the nucleation moves on a single-fidelity
-            search (not the surrogate's). 12 covers the critical sizes of the cavities (7-10 Na): up to 6 (the
-            ``refine_max_na`` it used to share), the surrogate's own fill of 1.82 nm went on past
+            search (not the surrogate's). 12 covers the critical sizes of the cavities (7-10
+            Na): up to 6 (the ``refine_max_na`` it used to share), the surrogate's own fill of 1.82 nm went on past
             7 Na with isolated Na and over a 2.53 eV barrier at n* = 10; to 10 or 16, it found
             the cluster at 7 Na (barrier 1.67 eV at n* = 7; SevenNet-0 on the ladder: 1.57 eV
             at 6, session 10).
@@ -157,8 +159,8 @@ class FillingPolicy:
     min_na_distance_A: float = 2.8
     n_directions: int = 16
 
-    SCREEN_FIELDS = ("screen_options", "screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn", "screen_hessian",
-                     "screen_diversity_eV")
+    SCREEN_FIELDS = ("screen_options", "screen_pool", "screen_keep", "screen_max", "screen_margin_eV", "screen_learn",
+                     "screen_hessian", "screen_diversity_eV")
     """The ladder's settings (no effect without ``screen_calculator``)."""
 
     LATER_FIELDS = ("screen_hessian", "screen_diversity_eV", "coalesce_max", "coalesce_max_na", "screen_options")
@@ -265,7 +267,6 @@ class FillingPolicy:
             if name in out and out[name] == defaults[name]:
                 del out[name]
         return out
-
 
 
 def check_screen_options(options: Any, screen: str | None) -> dict[str, Any] | None:

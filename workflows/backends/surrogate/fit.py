@@ -342,8 +342,8 @@ made on held-out rows and held-out ladder runs: model selection, said plainly). 
 single-fidelity fill of 1.82 nm (the README's main job) keeps structures 0.12-0.35 eV above the
 ladder's SevenNet-0 path from 8 to 16 Na, though relaxed by it those SevenNet-0 structures are
 within 0.062 eV RMS of SevenNet-0's H: its search, not its energies, misses them (H's own fill:
-0.99-1.24 eV at 11-16 Na, G's 1.22-1.39). Session 17 gave cheap backends the ladder's search at
-every step (``Backend.searches_every_step``): the main job's H(12..16) is now 1.01 0.98 0.92 1.03
+0.99-1.24 eV at 11-16 Na, G's 1.22-1.39). Session 17 gave the surrogate's own fills the ladder's
+search at every step (``Backend.searches_every_step``): the main job's H(12..16) is now 1.01 0.98 0.92 1.03
 1.14 eV, within 0.06 eV of SevenNet-0 relaxing the same structures.
 
 Session 17, not shipped: J, the shipped committee fine-tuned 300 epochs as above with the force
