@@ -33,8 +33,8 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 @click.option("--beam", "beam_width", type=int, default=1, show_default=True,
               help="Keep the B lowest structures per step (1 = greedy lowest-enthalpy path).")
 @click.option("--nucleation-moves", "coalesce_max", type=int, default=4, show_default=True,
-              help="Also try gathering 1..N isolated Na onto a seed cluster (from the 3rd Na; to 12 Na "
-                   "single-fidelity, every step under a screen); 0: off.")
+              help="Also try gathering 1..N isolated Na onto a seed cluster (from the 3rd Na; every step "
+                   "on the surrogate and under a screen, to 12 Na on the other backends); 0: off.")
 @click.option("--fmax", "fmax_eV_A", type=float, default=None,
               help="Force threshold of the Na relaxations, eV/A [default: 0.01 for vasp (the "
                    "protocol's EDIFFG = -0.01), 0.05 for the other backends].")
