@@ -356,6 +356,17 @@ Training force RMS 0.062-0.068 eV/A (validation 0.066-0.080). Rows: bcc +0.006 /
 over 0.1 eV (0.71): the slides stay. Nor is the missed row an artefact of near-degenerate
 candidates: with SevenNet-0's (and the surrogate's) energies within 2-30 meV of each other counted
 as ties (single linkage), the shipped committee's rho is 0.66-0.73 (0.693 without).
+
+Session 18, two more readings of the row ruled out (no fit changed): (1) the relaxation's step
+bound: the surrogate re-relaxing SevenNet-0's candidates with ``maxstep_A=0.04`` instead of 0.2
+ranks at rho 0.700 (1.19 nm 0.494, 1.82 nm 0.907), 44 slides over 0.1 eV: its valleys are there
+however small its steps. (2) Ranking as the search ranks, both models relaxing the *same random
+starts*: the held-out fills' starts replayed from their seeds (``label_sevennet.naive_candidate``
+with the fill's generator and its kept structures; SevenNet-0 relaxing three of them reproduced
+the stored energies and step counts exactly) and relaxed by the surrogate to 0.01 eV/A rank at rho
+0.572 / 69 % against SevenNet-0's 0.01 eV/A candidates (1.19 nm 0.381, 1.82 nm 0.763), 0.709 /
+84 % at 0.05 eV/A on both sides: from one start the two surfaces lead to different basins more
+often than from SevenNet-0's own minima.
 """
 
 from __future__ import annotations
