@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
-from ase.geometry import get_distances
 
 from nafill.constants import TAG_LOWER_WALL, TAG_UPPER_WALL, WALL_ARRAY
 from nafill.errors import NafillInputError
-from nafill.structures.geometry import append_atom, host_indices, wall_labels
+from nafill.structures.geometry import append_atom, get_distances, host_indices, wall_labels
 
 DEFECT_KINDS = ("vacancy", "divacancy", "stone-wales", "epoxide", "hydroxyl")
 C_O_EPOXIDE_A = 1.46

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
-from ase.geometry import get_distances
 
 from nafill.constants import NA_NN_DISTANCE_A
-from nafill.structures.geometry import guest_indices
+from nafill.structures.geometry import get_distances, guest_indices
 from nafill.structures.sites import add_guest, candidate_sites
 
 CLUSTER_CUTOFF_A = 3.9

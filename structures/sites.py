@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import spglib
 from ase import Atoms
-from ase.geometry import get_distances
 from ase.neighborlist import neighbor_list
 
 from nafill.constants import (
@@ -43,6 +42,7 @@ from nafill.structures.geometry import (
     host_indices,
     local_wall_bounds,
     min_distances,
+    pairs_within,
     wall_labels,
 )
 
@@ -119,15 +119,18 @@ def _merge_points(
     points = np.asarray(points, float).reshape(-1, 3)
     if len(points) == 0:
         return points, np.zeros(0, int)
-    _, d = get_distances(points, cell=cell, pbc=pbc)
+    i, j, _ = pairs_within(points, points, cell, pbc, tol)
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    starts = np.searchsorted(i, np.arange(len(points) + 1))
     owner = -np.ones(len(points), int)
     kept = []
     for k in range(len(points)):
         if owner[k] >= 0:
             continue
         owner[k] = len(kept)
-        close = (d[k] < tol) & (owner < 0)
-        owner[close] = len(kept)
+        close = j[starts[k]:starts[k + 1]]
+        owner[close[owner[close] < 0]] = len(kept)
         kept.append(k)
     return points[kept], owner
 
@@ -205,6 +208,31 @@ def merge_symmetry_equivalent(
     return reps, class_of, len(rots)
 
 
+_WALL_SITES: dict[bytes, tuple[np.ndarray, ...]] = {}
+_WALL_SITES_KEPT = 8
+
+
+def _wall_sites(atoms: Atoms, guest: str = "Na") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The host's part of :func:`candidate_sites`: hexagon centres of the lower and upper wall (A)
+    and the local wall heights above the lower ones (:func:`local_wall_bounds`, A).
+
+    They depend on the host alone, which a fill keeps frozen, so the last few hosts' results are
+    kept (keyed by the host atoms' numbers, positions and wall labels, the cell and pbc); copies are
+    returned."""
+    host = host_indices(atoms, guest)
+    labels = wall_labels(atoms)
+    key = b"".join((atoms.numbers[host].tobytes(), atoms.positions[host].tobytes(), labels[host].tobytes(),
+                    np.array(atoms.cell).tobytes(), np.asarray(atoms.pbc).tobytes()))
+    if key not in _WALL_SITES:
+        lower = hexagon_centres(atoms, TAG_LOWER_WALL)
+        upper = hexagon_centres(atoms, TAG_UPPER_WALL)
+        lo, hi = local_wall_bounds(atoms, lower) if len(lower) else (np.zeros(0), np.zeros(0))
+        if len(_WALL_SITES) >= _WALL_SITES_KEPT:
+            del _WALL_SITES[next(iter(_WALL_SITES))]
+        _WALL_SITES[key] = (lower, upper, lo, hi)
+    return tuple(a.copy() for a in _WALL_SITES[key])
+
+
 def candidate_sites(
     atoms: Atoms,
     height_A: float = NA_WALL_HEIGHT_A,
@@ -242,15 +270,13 @@ def candidate_sites(
     pts: list[np.ndarray] = []
     kinds: list[str] = []
 
-    lower_centres = hexagon_centres(atoms, TAG_LOWER_WALL)
-    upper_centres = hexagon_centres(atoms, TAG_UPPER_WALL)
+    lower_centres, upper_centres, lo, hi = _wall_sites(atoms, guest)
     for centres, sign in ((lower_centres, 1.0), (upper_centres, -1.0)):
         if len(centres):
             p = centres + np.array([0.0, 0.0, sign * height_A])
             pts.append(p)
             kinds += ["hollow"] * len(p)
     if len(lower_centres):
-        lo, hi = local_wall_bounds(atoms, lower_centres)
         with np.errstate(invalid="ignore"):
             narrow = (hi - lo) < midplane_below_A
         if narrow.any():
@@ -276,8 +302,9 @@ def candidate_sites(
         lo, hi = local_wall_bounds(atoms, points)
         with np.errstate(invalid="ignore"):
             inside = (points[:, 2] > lo) & (points[:, 2] < hi)
-        ok = inside & (min_distances(atoms, points, host_indices(atoms, guest)) >= min_host_distance_A)
-        ok &= min_distances(atoms, points, na_idx) >= min_na_distance_A
+        ok = inside & (min_distances(atoms, points, host_indices(atoms, guest), min_host_distance_A)
+                       >= min_host_distance_A)
+        ok &= min_distances(atoms, points, na_idx, min_na_distance_A) >= min_na_distance_A
         points, kinds_arr = points[ok], kinds_arr[ok]
     n_rejected = n_proposed - len(points)
 
