@@ -60,6 +60,14 @@ def kill_when():
 
 
 @pytest.fixture
+def emt_twin() -> str:
+    """The ``emt`` backend's Na-C surface as a generic ASE calculator (``module:factory``): the same
+    energies as ``emt``, run and searched as any costly backend is (a cheap level whose energies
+    equal the expensive one's, or the bounded search of the generic backends)."""
+    return "nafill.workflows.backends.emt_surrogate:NaCarbonEMT"
+
+
+@pytest.fixture
 def like_surface_backend(tmp_path):
     """(backend name, options) of one network of the shipped surrogate committee run as a generic
     ASE backend (``module:factory``): a surface like the surrogate's but not the same one, as

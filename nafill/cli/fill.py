@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nafill.cli.options import OUT_DIR, calculator_options, parse_calc_options, screen_options
+from nafill.cli.options import OUT_DIR, calculator_options, ladder_options, parse_calc_options
 from nafill.workflows.engine.cli_runner import run_fill_cli
 
 
@@ -21,7 +21,7 @@ from nafill.workflows.engine.cli_runner import run_fill_cli
 @click.option("--stacking", type=click.Choice(["AB", "AA"], case_sensitive=False), default="AB",
               show_default=True, help="Wall registry (with --spacing-nm).")
 @calculator_options()
-@screen_options
+@ladder_options
 @click.option("--max-na", type=int, default=None,
               help="Stop after this many Na [default: the pore's theoretical capacity].")
 @click.option("--candidates", "n_candidates", type=int, default=64, show_default=True,

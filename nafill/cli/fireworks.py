@@ -14,9 +14,9 @@ from tqdm import tqdm
 from nafill.cli.options import (
     OUT_DIR,
     calculator_options,
+    ladder_options,
     launchpad_option,
     parse_calc_options,
-    screen_options,
 )
 from nafill.workflows.backends.registry import checked_backend
 from nafill.workflows.engine.cli_runner import build_host
@@ -67,7 +67,7 @@ def _policy_options(f):
     w = click.option("--candidates", "n_candidates", type=int, default=64, show_default=True)(w)
     w = click.option("--max-na", type=int, default=None, help="Na per fill [default: capacity].")(w)
     w = calculator_options()(w)
-    w = screen_options(w)
+    w = ladder_options(w)
     w = click.option("--batch-size", type=int, default=None,
                      help="Candidates per relax Firework [default: all for surrogates, 1 for VASP].")(w)
     w = click.option("--spec", "spec_items", multiple=True, metavar="KEY=JSON",

@@ -111,7 +111,7 @@ def launchpad_option(f):
         help="LaunchPad YAML of a real MongoDB [default: $NAFILL_LAUNCHPAD, else the embedded store].")(f)
 
 
-def screen_options(f):
+def ladder_options(f):
     """The fidelity ladder: ``--screen``, ``--screen-option``, ``--screen-max``, ``--screen-margin-ev``,
     ``--no-screen-learn`` (handed to the command as ``screen_calculator``, ``screen_options``,
     ``screen_max``, ``screen_margin_eV``, ``screen_learn``)."""

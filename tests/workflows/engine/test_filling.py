@@ -19,10 +19,6 @@ from nafill.workflows.engine.steps import check_kept_structure, plan_step
 from nafill.workflows.engine.store import load_path
 from nafill.workflows.studies.study import fill_cost
 
-# EMT's surface as a generic module:factory calculator
-EMT_TWIN = "nafill.workflows.backends.emt_surrogate:NaCarbonEMT"
-
-
 @pytest.fixture(scope="module")
 def fill_119(tmp_path_factory):
     out = tmp_path_factory.mktemp("fill119")
@@ -89,13 +85,13 @@ def test_summary_and_counts(fill_119):
     assert sum(s["site_kind"] == "perturbed" for s in path.steps) <= 5
 
 
-def test_the_surrogate_searches_at_every_step_the_others_to_their_limits():
+def test_the_surrogate_searches_at_every_step_the_others_to_their_limits(emt_twin):
     """A ``surrogate`` fill makes its perturbation and nucleation moves at every step (as a screen's
     cheap level does); ``emt`` and a generic calculator stop them at ``refine_max_na`` and
     ``coalesce_max_na``; the study's cost bound follows the same rule."""
     policy = dict(max_na=6, refine_max_na=3, coalesce_max_na=4)
     bounded = [fill(cavity(1.05), get_backend(name), FillingPolicy(**policy), use_cache=False)
-               for name in ("emt", EMT_TWIN)]
+               for name in ("emt", emt_twin)]
     wide = fill(cavity(1.05), get_backend("surrogate"), FillingPolicy(**policy), use_cache=False)
     bound = [4 + 2 * (2 <= n <= 3) + 8 * (3 <= n <= 4) for n in range(1, 7)]
     for path in bounded:
@@ -105,7 +101,7 @@ def test_the_surrogate_searches_at_every_step_the_others_to_their_limits():
     assert all(s["n_relaxed"] >= 6 for s in wide.steps[4:])
     assert fill_cost(FillingPolicy(**policy), 6, "surrogate")[0] > fill_cost(FillingPolicy(**policy), 6, "emt")[0]
     assert wide.summary["n_relaxations"] <= fill_cost(FillingPolicy(**policy), 6, "surrogate")[0]
-    assert fill_cost(FillingPolicy(**policy), 6, "emt") == fill_cost(FillingPolicy(**policy), 6, EMT_TWIN)
+    assert fill_cost(FillingPolicy(**policy), 6, "emt") == fill_cost(FillingPolicy(**policy), 6, emt_twin)
 
 
 def test_same_seed_same_path_bitwise(tmp_path):

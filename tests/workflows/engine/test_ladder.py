@@ -10,10 +10,6 @@ from nafill.workflows.engine.ladder import Correction, default_screen, diverse_o
 from nafill.workflows.engine.loop import fill
 from nafill.workflows.engine.policy import FillingPolicy
 
-# the emt calculator under another name: a "cheap" level whose energies equal the expensive one's
-EMT_TWIN = "nafill.workflows.backends.emt_surrogate:NaCarbonEMT"
-
-
 def test_default_screens_follow_the_cost_of_the_backend():
     assert default_screen("mlip") == "surrogate"
     assert default_screen("vasp") in ("mlip", "surrogate")
@@ -40,18 +36,18 @@ def test_correction_recovers_a_linear_map_and_stays_put_on_few_pairs():
     assert Correction.fit([]).predict(1.5, 3) == 1.5
 
 
-def test_ladder_with_an_exact_cheap_level_costs_one_expensive_relaxation_per_na():
+def test_ladder_with_an_exact_cheap_level_costs_one_expensive_relaxation_per_na(emt_twin):
     """A cheap level with the expensive one's energies: the expensive relaxation starts at the
     minimum (1-2 evaluations), nothing is added, and the path equals the single-fidelity one."""
     emt = get_backend("emt")
-    ladder = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=EMT_TWIN, screen_margin_eV=0.0,
+    ladder = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=emt_twin, screen_margin_eV=0.0,
                                                         screen_keep=1))
     single = fill(cavity(1.19), emt, FillingPolicy(max_na=4, screen_calculator=None))
     assert [s["energy_eV"] for s in ladder.steps] == pytest.approx([s["energy_eV"] for s in single.steps], abs=1e-6)
     for s in ladder.steps:
         assert s["n_relaxed"] == 1 and s["ladder"]["agree"] and s["ladder"]["added"] == []
         assert s["cost"]["emt"]["evaluations"] <= 3
-        assert s["cost"][EMT_TWIN]["relaxations"] >= 1
+        assert s["cost"][emt_twin]["relaxations"] >= 1
         assert abs(s["ladder"]["prediction_error_eV"]) < 1e-6 or s["n_na"] == 1
     total = ladder.summary["cost"]
     assert total["emt"]["evaluations"] == sum(s["cost"]["emt"]["evaluations"] for s in ladder.steps)
