@@ -167,10 +167,11 @@ def pairs_within(p1: np.ndarray, p2: np.ndarray, cell, pbc, cutoff_A: float) -> 
 
     A pair whose image that short exists has, along every cell direction k, a fractional
     component within ``cutoff_A * |b_k|`` of an integer (``b_k`` the reciprocal vector; of zero where
-    k is not periodic), so only the pairs passing that test get :func:`find_mic`'s search: in a
-    pore model a few per cent of all pairs for a 2-3 A cutoff. A length within an ulp of the cutoff
-    may compare otherwise than on the whole set (which image rule :func:`find_mic` takes depends
-    on every vector it is given)."""
+    k is not periodic), so only the pairs passing that test get :func:`find_mic`'s search: for
+    candidate sites against the host at 2.0-2.6 A, 0.1-3 % of the pairs in the 1.82 nm 4x4 cavity
+    and in the 0.5+1.82 nm connected pore; against the walls in the plane (local wall heights, 2.6
+    A), 38 % and 7 %. A length within an ulp of the cutoff may compare otherwise than on the whole
+    set (which image rule :func:`find_mic` takes depends on every vector it is given)."""
     p1 = np.atleast_2d(np.asarray(p1, float))
     p2 = np.atleast_2d(np.asarray(p2, float))
     cell = Cell(cell)
