@@ -161,9 +161,13 @@ def get_distances(p1: np.ndarray, p2: np.ndarray | None = None, cell=None, pbc=N
     return D.reshape(-1, len(p2), 3), D_len.reshape(-1, len(p2))
 
 
-def pairs_within(p1: np.ndarray, p2: np.ndarray, cell, pbc, cutoff_A: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mic_pairs_within(
+    p1: np.ndarray, p2: np.ndarray, cell, pbc, cutoff_A: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``(i, j, d)`` with the minimum-image distance ``d`` (A) from ``p1[i]`` to ``p2[j]``
-    under ``cutoff_A``.
+    under ``cutoff_A``, sorted by ``i``, then ``j``: one image per pair (the shortest), where the
+    calculators' ``pairs_within`` (:mod:`nafill.workflows.backends.emt_surrogate`) returns every
+    image within a cutoff.
 
     A pair whose image that short exists has, along every cell direction k, a fractional
     component within ``cutoff_A * |b_k|`` of an integer (``b_k`` the reciprocal vector; of zero where
@@ -211,7 +215,7 @@ def local_wall_bounds(
     labels = wall_labels(atoms)
     lo = np.full(len(points), np.nan)
     hi = np.full(len(points), np.nan)
-    for label, out, pick in ((TAG_LOWER_WALL, lo, np.maximum), (TAG_UPPER_WALL, hi, np.minimum)):
+    for label, out, pick, none in ((TAG_LOWER_WALL, lo, np.maximum, -np.inf), (TAG_UPPER_WALL, hi, np.minimum, np.inf)):
         idx = np.where(labels == label)[0]
         if len(idx) == 0:
             continue
@@ -219,8 +223,8 @@ def local_wall_bounds(
         wall_pos = atoms.positions[idx].copy()
         flat[:, 2] = 0.0
         wall_pos[:, 2] = 0.0
-        i, j, _ = pairs_within(flat, wall_pos, atoms.cell, atoms.pbc, radius_A)
-        z = np.full(len(points), -np.inf if pick is np.maximum else np.inf)
+        i, j, _ = mic_pairs_within(flat, wall_pos, atoms.cell, atoms.pbc, radius_A)
+        z = np.full(len(points), none)
         pick.at(z, i, atoms.positions[idx[j], 2])
         found = np.isfinite(z)
         out[found] = z[found]
@@ -230,13 +234,13 @@ def local_wall_bounds(
 def min_distances(atoms: Atoms, points: np.ndarray, indices: np.ndarray, cutoff_A: float | None = None) -> np.ndarray:
     """Minimum-image distance (A) from each point to the nearest of ``atoms[indices]``.
 
-    ``cutoff_A``: only distances under it are found (:func:`pairs_within`, much faster on many
+    ``cutoff_A``: only distances under it are found (:func:`mic_pairs_within`, much faster on many
     points), ``inf`` where none is; enough for a test such as ``d >= 2.0`` with ``cutoff_A=2.0``."""
     points = np.atleast_2d(np.asarray(points, float))
     if len(indices) == 0:
         return np.full(len(points), np.inf)
     if cutoff_A is not None:
-        i, _, d = pairs_within(points, atoms.positions[indices], atoms.cell, atoms.pbc, cutoff_A)
+        i, _, d = mic_pairs_within(points, atoms.positions[indices], atoms.cell, atoms.pbc, cutoff_A)
         out = np.full(len(points), np.inf)
         np.minimum.at(out, i, d)
         return out

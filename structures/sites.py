@@ -42,7 +42,7 @@ from nafill.structures.geometry import (
     host_indices,
     local_wall_bounds,
     min_distances,
-    pairs_within,
+    mic_pairs_within,
     wall_labels,
 )
 
@@ -119,9 +119,7 @@ def _merge_points(
     points = np.asarray(points, float).reshape(-1, 3)
     if len(points) == 0:
         return points, np.zeros(0, int)
-    i, j, _ = pairs_within(points, points, cell, pbc, tol)
-    order = np.argsort(i, kind="stable")
-    i, j = i[order], j[order]
+    i, j, _ = mic_pairs_within(points, points, cell, pbc, tol)  # sorted by i
     starts = np.searchsorted(i, np.arange(len(points) + 1))
     owner = -np.ones(len(points), int)
     kept = []

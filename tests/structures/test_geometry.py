@@ -6,7 +6,7 @@ from ase.build import bulk
 from ase.geometry import get_distances as ase_get_distances
 
 from nafill.structures.connected import connected_pore
-from nafill.structures.geometry import get_distances, local_wall_bounds, min_distances, pairs_within
+from nafill.structures.geometry import get_distances, local_wall_bounds, min_distances, mic_pairs_within
 from nafill.structures.pores import cavity, orifice
 from nafill.structures import sites as sites_module
 from nafill.structures.sites import _wall_sites, add_guest, candidate_sites, hexagon_centres
@@ -92,7 +92,7 @@ def test_pairs_within_a_cutoff_are_exactly_those_of_the_whole_distance_matrix(at
     rng = np.random.default_rng(1)
     points = rng.random((70, 3)) @ np.array(atoms.cell) * 1.2 - 1.0
     _, d = get_distances(points, atoms.positions, cell=atoms.cell, pbc=pbc)
-    i, j, dd = pairs_within(points, atoms.positions, atoms.cell, pbc, cutoff_A)
+    i, j, dd = mic_pairs_within(points, atoms.positions, atoms.cell, pbc, cutoff_A)
     want = np.argwhere(d < cutoff_A)
     assert len(want) > 0
     assert np.array_equal(np.column_stack([i, j]), want)
