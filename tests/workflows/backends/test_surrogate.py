@@ -377,6 +377,47 @@ def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
         off += len(na)
 
 
+def test_naive_round_relaxes_random_candidates_on_the_surrogates_path_to_the_protocols_tolerance(tmp_path, sur):
+    """``--naive`` (surrogate as the stand-in reference): from ``first_na`` on, each step adds
+    ``per_step`` random candidates to the surrogate fill's kept structure of one Na fewer and
+    relaxes each to 0.01 eV/A, the way down (final False) before its end point (final True); a
+    step's candidates depend only on the round, the spacing and the step, not on earlier steps."""
+    from nafill.workflows.backends.surrogate.active_learning import naive_frames
+    from nafill.workflows.engine.loop import fill
+    from nafill.workflows.engine.policy import FillingPolicy
+
+    host = cavity(1.35)
+    lab = _stand_in_labeller(tmp_path, sur.calculator)
+    target = tmp_path / "active_t.extxyz"
+    frames = naive_frames(lab, sur, host, 3, "t", first_na=2, per_step=2, spacing_nm=1.35, target=target)
+    assert len(read(target, ":")) == len(frames)
+    ends = [a for a in frames if a.info["final"]]
+    assert lab.n_calls == sum(a.info["n_steps"] + 1 for a in ends)  # a call per BFGS step and the start
+    # every 5th frame from the start (step 0) and the end point, once
+    assert len(frames) == sum(a.info["n_steps"] // 5 + 1 + (a.info["n_steps"] % 5 != 0) for a in ends)
+    assert [(a.info["n_na"], a.info["candidate"]) for a in ends] == [(2, 0), (2, 1), (3, 0), (3, 1)]
+    assert {a.info["kind"] for a in frames} == {"active-naive"} and {a.info["split"] for a in frames} == {"train"}
+    plain = fill(host, sur, FillingPolicy(max_na=3, screen_calculator=None), use_cache=False)
+    for a in ends:
+        na = np.where(a.numbers == 11)[0]
+        assert len(na) == a.info["n_na"]
+        assert np.linalg.norm(a.get_forces()[na], axis=1).max() <= 0.01
+        assert np.array_equal(a.positions[a.numbers != 11], host.positions)  # carbon frozen
+        # a new minimum next to the fill's kept structure of one Na fewer: the same Na sit near it
+        kept = plain.step_records()[a.info["n_na"] - 2].atoms()
+        old = kept.positions[kept.numbers == 11]
+        assert np.linalg.norm(a.positions[na][: len(old)] - old, axis=1).max() < 2.0
+    # the way down is before its end point, downhill
+    first = [a for a in frames if a.info["n_na"] == 2 and a.info["candidate"] == 0]
+    assert first[-1].info["final"] and not any(a.info["final"] for a in first[:-1])
+    energies = [a.get_potential_energy() for a in first]
+    assert energies[-1] == min(energies)
+    # step 3 alone draws the same candidates
+    again = naive_frames(_stand_in_labeller(tmp_path, sur.calculator), sur, host, 3, "t", first_na=3, per_step=2,
+                         spacing_nm=1.35)
+    assert [a.get_potential_energy() for a in again] == [a.get_potential_energy() for a in frames if a.info["n_na"] == 3]
+
+
 def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
     from nafill.workflows.backends.surrogate import active_learning
     from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_SPACINGS_NM, TRAIN
@@ -404,9 +445,18 @@ def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
     for argv, message in ((["--pores", "0.55:6"], "cavities only (spacings >= 0.8 nm)"),
                           (["--motif-count", "0"], "--motif-count 0: must be in 1-10"),
                           (["--motif-first-na", "0"], "--motif-first-na 0: must be an integer >= 1"),
-                          (["--drift"], "--motifs and --drift are two kinds of round")):
+                          (["--drift"], "--motifs, --drift and --naive are three kinds of round")):
         with pytest.raises(SystemExit) as e:
             active_learning.main(["--parameters", "never-read.json", "--motifs", *argv])
+        assert e.value.code == 2 and message in capsys.readouterr().err
+    # a naive round: the same, and never a held-out cavity
+    for argv, message in ((["--pores", "0.62:6"], "--naive --pores ['0.62:6']: cavities only"),
+                          (["--pores", "1.19:16"], "held out for validation"),
+                          (["--naive-count", "11"], "--naive-count 11: must be in 1-10"),
+                          (["--naive-first-na", "0"], "--naive-first-na 0: must be an integer >= 1"),
+                          (["--motifs"], "three kinds of round")):
+        with pytest.raises(SystemExit) as e:
+            active_learning.main(["--parameters", "never-read.json", "--naive", *argv])
         assert e.value.code == 2 and message in capsys.readouterr().err
 
 

@@ -29,6 +29,18 @@ ladder orders them (the lowest, then the lowest of each other motif within the p
 ``--motif-count`` are labelled, each with a 10-step SevenNet-0 relaxation. The surrogate's worst
 errors are between motifs (1.82 nm, 6 Na: a 4-atom cluster against six isolated Na), and the
 step-relative loss of the fit sees a step's motifs together. About 44 SevenNet-0 calls per step.
+
+    python -m nafill.workflows.backends.surrogate.active_learning --parameters FILE --naive --pores ...
+
+``--naive`` labels SevenNet-0's own minima as the held-out ranking row meets them: at every step
+of the surrogate's fill (from ``--naive-first-na`` Na on) ``--naive-count`` random candidates of
+the naive rule (:func:`.label_sevennet.naive_candidate`, seeded by the round, the spacing and
+the step) are added to the surrogate's kept structure and each is relaxed by SevenNet-0 to the
+protocol's 0.01 eV/A (at most 300 BFGS steps), every 5th frame and the end point kept. The
+training cavities' SevenNet-0 minima at 0.01 eV/A stop at 6 Na below 1.35 nm (``fill_c105``);
+these rounds fill that gap. Rounds 18a / 18b (``--pores 1.12:16`` / ``1.26:16 --naive-count 3``,
+session 19): 82 and 66 SevenNet-0 calls per candidate, 44 and 36 min of one core; in
+``training/pending/``, outside the shipped fit (see the fit script's docstring).
 """
 
 from __future__ import annotations
@@ -46,7 +58,14 @@ from nafill.structures.geometry import guest_indices
 from nafill.structures.moves import cluster_signature
 from nafill.structures.pores import cavity, orifice
 from nafill.workflows.backends.base import FrozenHostBackend
-from nafill.workflows.backends.surrogate.label_sevennet import DEFAULT_OUT, HELDOUT_SPACINGS_NM, Labeller, labelled_file
+from nafill.workflows.backends.surrogate.label_sevennet import (
+    DEFAULT_OUT,
+    HELDOUT_SPACINGS_NM,
+    TIGHT_FMAX_EV_A,
+    Labeller,
+    labelled_file,
+    naive_candidate,
+)
 from nafill.workflows.backends.surrogate.model import NaCarbonSurrogate, SurrogateParameters
 from nafill.workflows.engine.ladder import diverse_order
 from nafill.workflows.engine.loop import fill, start_path
@@ -136,6 +155,39 @@ def motif_frames(lab: Labeller, sur: FrozenHostBackend, host, max_na: int, round
     return frames
 
 
+def naive_frames(lab: Labeller, sur: FrozenHostBackend, host, max_na: int, round_: str, first_na: int = 5,
+                 per_step: int = 4, spacing_nm: float | None = None, target: Path | None = None,
+                 fmax_eV_A: float = TIGHT_FMAX_EV_A, steps: int = 300, every: int = 5, earlier: list = ()) -> list:
+    """Fill ``host`` with the surrogate (single fidelity, the default policy) and, at every step
+    ``x`` from ``first_na`` on, add ``per_step`` naive random candidates to its kept structure of
+    ``x - 1`` Na and relax each with SevenNet-0 to ``fmax_eV_A`` (kind ``"active-naive"``; every
+    ``every``-th frame, ``final = False``, and the end point, ``final = True``). The random
+    points are drawn from a generator seeded by the round, the spacing (0.01 nm) and ``x``, so a
+    step's candidates do not depend on the steps before it. ``target``: rewritten after each step
+    with ``earlier`` (frames of the round's other pores) and this pore's frames so far."""
+    policy = FillingPolicy(max_na=min(max_na, pore_capacity(host)), screen_calculator=None)
+    path = fill(host, sur, policy, use_cache=False)
+    records = path.step_records()
+    frames = []
+    for x in range(first_na, len(records) + 1):
+        base = records[x - 2].atoms() if x >= 2 else host.copy()
+        base.calc = None
+        rng = np.random.default_rng([sum(map(ord, str(round_))), round(100 * (spacing_nm or 0)), x])
+        for k in range(per_step):
+            try:
+                start = naive_candidate(base, rng)
+            except RuntimeError:
+                break
+            info = dict(task=f"active{round_}", split="train", n_na=x, spacing_nm=spacing_nm, step=x, candidate=k)
+            way, final, n = lab.relax(start, fmax_eV_A, steps, every, kind="active-naive", **info)
+            frames += way + [final]
+            print(f"  naive {spacing_nm} nm x={x} candidate {k}: {final.get_potential_energy():.4f} eV in {n} steps",
+                  flush=True)
+        if target is not None:
+            write(target, [*earlier, *frames], format="extxyz")
+    return frames
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parameters", type=Path, required=True)
@@ -154,6 +206,13 @@ def main(argv=None) -> None:
     ap.add_argument("--motifs", action="store_true",
                     help="label, at each step of the surrogate's fills of --pores (cavities), the relaxed "
                          "candidates a fidelity ladder would hand on first (one per motif) instead of the kept one")
+    ap.add_argument("--naive", action="store_true",
+                    help="label SevenNet-0's own 0.01 eV/A minima from naive random candidates at each step of "
+                         "the surrogate's fills of --pores (cavities)")
+    ap.add_argument("--naive-first-na", type=int, default=5, metavar="N",
+                    help="with --naive: the first Na count labelled (default 5)")
+    ap.add_argument("--naive-count", type=int, default=4, metavar="K",
+                    help="with --naive: candidates per step, 1-10 (default 4)")
     ap.add_argument("--motif-first-na", type=int, default=3, metavar="N",
                     help="with --motifs: the first Na count labelled (default 3)")
     ap.add_argument("--motif-count", type=int, default=4, metavar="K",
@@ -161,8 +220,12 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.drift_fills and not args.drift:
         ap.error("--drift-fills needs --drift")
-    if args.motifs and args.drift:
-        ap.error("--motifs and --drift are two kinds of round; choose one")
+    if args.motifs + args.drift + args.naive > 1:
+        ap.error("--motifs, --drift and --naive are three kinds of round; choose one")
+    if args.naive_first_na < 1:
+        ap.error(f"--naive-first-na {args.naive_first_na}: must be an integer >= 1")
+    if not 1 <= args.naive_count <= 10:
+        ap.error(f"--naive-count {args.naive_count}: must be in 1-10")
     if args.motif_first_na < 1:
         ap.error(f"--motif-first-na {args.motif_first_na}: must be an integer >= 1")
     if not 1 <= args.motif_count <= 10:
@@ -183,8 +246,9 @@ def main(argv=None) -> None:
     pores = [(float(p.split(":")[0]), int(p.split(":")[1])) for p in args.pores] if args.pores else PORES
     if any(round(s, 2) in HELDOUT_SPACINGS_NM for s, _ in pores):
         ap.error(f"--pores: {sorted(HELDOUT_SPACINGS_NM)} nm are held out for validation; choose training pores")
-    if args.motifs and any(s < 0.8 for s, _ in pores):
-        ap.error(f"--motifs --pores {args.pores}: cavities only (spacings >= 0.8 nm); orifices hold one motif")
+    if (args.motifs or args.naive) and any(s < 0.8 for s, _ in pores):
+        kind = "--motifs" if args.motifs else "--naive"
+        ap.error(f"{kind} --pores {args.pores}: cavities only (spacings >= 0.8 nm)")
     params = SurrogateParameters.from_dict(json.loads(args.parameters.read_text()))
     sur = FrozenHostBackend(partial(NaCarbonSurrogate, params), "surrogate-candidate", {"file": str(args.parameters)})
     lab = Labeller(args.out)
@@ -192,6 +256,13 @@ def main(argv=None) -> None:
     target = args.out / f"active_{args.round}.extxyz"
     if args.drift:
         write(target, drift_frames(lab, sur, drift_fills, args.round, fmax_eV_A=args.drift_fmax), format="extxyz")
+        return
+    if args.naive:
+        for spacing, max_na in pores:
+            frames += naive_frames(lab, sur, cavity(spacing), max_na, args.round, args.naive_first_na,
+                                   args.naive_count, spacing_nm=spacing, target=target, earlier=frames)
+            write(target, frames, format="extxyz")
+            print(f"naive: {spacing} nm done, {len(frames)} frames, {lab.n_calls} SevenNet calls", flush=True)
         return
     if args.motifs:
         for spacing, max_na in pores:

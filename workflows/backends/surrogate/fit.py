@@ -367,6 +367,35 @@ the stored energies and step counts exactly) and relaxed by the surrogate to 0.0
 0.572 / 69 % against SevenNet-0's 0.01 eV/A candidates (1.19 nm 0.381, 1.82 nm 0.763), 0.709 /
 84 % at 0.05 eV/A on both sides: from one start the two surfaces lead to different basins more
 often than from SevenNet-0's own minima.
+
+Session 19, not shipped (the data and the best candidate in ``training/pending/``, outside the
+fitted set: ``active_18a.extxyz.gz``, ``active_18b.extxyz.gz``, ``na_c_candidate_k.json``). The
+gap the row points at: SevenNet-0 minima at 0.01 eV/A from random starts, the kind the held-out
+1.19 nm fill is made of, stop at 6 Na below 1.35 nm in the training data (``fill_c105``). New:
+``active_learning --naive`` (rounds 18a / 18b: ``--pores 1.12:16`` / ``1.26:16 --naive-count 3``
+with the shipped committee): at each step of the surrogate's fill from 5 Na on, three naive random
+candidates relaxed by SevenNet-0 to 0.01 eV/A, every 5th frame kept: 634 + 519 frames, 2,949 +
+2,385 SevenNet-0 calls, 44 and 36 min of one core each, side by side. The shipped committee
+re-relaxing these 36 + 36 minima slides as on the held-out cavity (1.26 nm: 5 of 36 over 0.1 eV,
+up to 0.33; per-step rho of three candidates 0.42). Each committee fine-tuned 300 epochs from the
+shipped one on the committed data plus 18a/18b (9,495 frames; the shipped weights plus
+``active-naive=1.5``; about 11 min per network, two side by side). Rows as above, the paired rho
+difference per step against the shipped committee (which measured 0.693, 1.19 nm 0.489, 1.82 nm
+0.898 again the same day):
+
+- K, ``--rank-weight 0.05``: bcc +0.003 / -0.001 / +0.06; Na_n -0.024; wall +0.02 / +0.016;
+  orifices 0.027 / 0.043, signs right; paths **0.115** (missed: 0.42 eV low at 13 Na, a
+  re-relaxation into another basin) / 0.055; barriers 2.36 @ 8, 1.93 @ 9; rho 0.734 / 81 % (1.19
+  nm 0.571, 1.82 nm 0.899; +0.042 +- 0.037); unrelaxed rho 0.895, 47 slides over 0.1 eV (0.58 eV).
+- L, ``--rank-weight 0.1``: Na_n -0.027; orifices 0.024 / 0.048; paths **0.113** (0.41 eV low at 13
+  Na) / 0.059; rho 0.723 / 78 % (1.19 nm 0.606, 1.82 nm 0.841; +0.030 +- 0.044); 50 slides.
+- the shipped committee and K joined (six networks): paths **0.101** (0.37 eV low at 13 Na) /
+  0.056; rho 0.730 / 81 % (+0.037 +- 0.030).
+
+The data closest to the held-out cavity moved the row by about one standard error, as every round
+since session 13, and cost the 1.19 nm path row at 13 Na, where the surrogate re-relaxing
+SevenNet-0's kept structure slides into a basin 0.4 eV lower. Eleven committees now measured on the
+row at 0.01 eV/A span 0.68-0.76; none shipped.
 """
 
 from __future__ import annotations
