@@ -441,22 +441,18 @@ def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):
     with pytest.raises(SystemExit):
         active_learning.main(["--parameters", "never-read.json", "--drift-fills", "fill_c135_tight_all:5"])
     assert "--drift-fills needs --drift" in capsys.readouterr().err
-    # a motif round: cavities only, and its counts checked before any work
-    for argv, message in ((["--pores", "0.55:6"], "cavities only (spacings >= 0.8 nm)"),
-                          (["--motif-count", "0"], "--motif-count 0: must be in 1-10"),
-                          (["--motif-first-na", "0"], "--motif-first-na 0: must be an integer >= 1"),
-                          (["--drift"], "--motifs, --drift and --naive are three kinds of round")):
+    # motif and naive rounds: cavities only, never a held-out one, their counts checked before any work
+    for kind, argv, message in (("--motifs", ["--pores", "0.55:6"], "--motifs --pores ['0.55:6']: cavities only"),
+                                ("--motifs", ["--motif-count", "0"], "--motif-count 0: must be in 1-10"),
+                                ("--motifs", ["--motif-first-na", "0"], "--motif-first-na 0: must be an integer >= 1"),
+                                ("--motifs", ["--drift"], "--motifs, --drift and --naive are three kinds of round"),
+                                ("--naive", ["--pores", "0.62:6"], "--naive --pores ['0.62:6']: cavities only"),
+                                ("--naive", ["--pores", "1.19:16"], "held out for validation"),
+                                ("--naive", ["--naive-count", "11"], "--naive-count 11: must be in 1-10"),
+                                ("--naive", ["--naive-first-na", "0"], "--naive-first-na 0: must be an integer >= 1"),
+                                ("--naive", ["--motifs"], "three kinds of round")):
         with pytest.raises(SystemExit) as e:
-            active_learning.main(["--parameters", "never-read.json", "--motifs", *argv])
-        assert e.value.code == 2 and message in capsys.readouterr().err
-    # a naive round: the same, and never a held-out cavity
-    for argv, message in ((["--pores", "0.62:6"], "--naive --pores ['0.62:6']: cavities only"),
-                          (["--pores", "1.19:16"], "held out for validation"),
-                          (["--naive-count", "11"], "--naive-count 11: must be in 1-10"),
-                          (["--naive-first-na", "0"], "--naive-first-na 0: must be an integer >= 1"),
-                          (["--motifs"], "three kinds of round")):
-        with pytest.raises(SystemExit) as e:
-            active_learning.main(["--parameters", "never-read.json", "--naive", *argv])
+            active_learning.main(["--parameters", "never-read.json", kind, *argv])
         assert e.value.code == 2 and message in capsys.readouterr().err
 
 
