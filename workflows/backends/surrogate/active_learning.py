@@ -259,7 +259,10 @@ def main(argv=None) -> None:
         return
     if args.naive:
         for spacing, max_na in pores:
-            frames += naive_frames(lab, sur, cavity(spacing), max_na, args.round, args.naive_first_na,
+            host = cavity(spacing)  # its energy: the fit's E(host), so the round is whole on its own
+            frames.append(lab.label(host, task=f"active{args.round}", kind="fill-host", split="train", n_na=0,
+                                    spacing_nm=spacing))
+            frames += naive_frames(lab, sur, host, max_na, args.round, args.naive_first_na,
                                    args.naive_count, spacing_nm=spacing, target=target, earlier=frames)
             write(target, frames, format="extxyz")
             print(f"naive: {spacing} nm done, {len(frames)} frames, {lab.n_calls} SevenNet calls", flush=True)

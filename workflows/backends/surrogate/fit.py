@@ -375,7 +375,8 @@ gap the row points at: SevenNet-0 minima at 0.01 eV/A from random starts, the ki
 ``active_learning --naive`` (rounds 18a / 18b: ``--pores 1.12:16`` / ``1.26:16 --naive-count 3``
 with the shipped committee): at each step of the surrogate's fill from 5 Na on, three naive random
 candidates relaxed by SevenNet-0 to 0.01 eV/A, every 5th frame kept: 634 + 519 frames, 2,949 +
-2,385 SevenNet-0 calls, 44 and 36 min of one core each, side by side. The shipped committee
+2,385 SevenNet-0 calls, 44 and 36 min of one core each, side by side (each file also holds its
+empty host, labelled afterwards: the fit needs E(host) from the same folder). The shipped committee
 re-relaxing these 36 + 36 minima slides as on the held-out cavity (1.26 nm: 5 of 36 over 0.1 eV,
 up to 0.33; per-step rho of three candidates 0.42). Each committee fine-tuned 300 epochs from the
 shipped one on the committed data plus 18a/18b (9,495 frames; the shipped weights plus
