@@ -75,10 +75,10 @@ def _forces_of(calc, atoms: Atoms) -> np.ndarray:
 
 def _thermal(ph, temperatures, imaginary_tol_THz, exclude_acoustic) -> tuple[list[float], list[float], int]:
     ph.run_thermal_properties(temperatures=list(temperatures))
-    tp = ph.get_thermal_properties_dict()
-    freqs = np.asarray(ph.get_mesh_dict()["frequencies"]).ravel()
+    free_energy = ph.thermal_properties.free_energy  # kJ/mol per cell
+    freqs = np.asarray(ph.mesh.frequencies).ravel()  # THz
     imag = sorted(float(f) for f in freqs if f < -imaginary_tol_THz)
-    return [float(x) * KJ_PER_MOL_TO_EV for x in tp["free_energy"]], imag, len(freqs)
+    return [float(x) * KJ_PER_MOL_TO_EV for x in free_energy], imag, len(freqs)
 
 
 def check_temperatures(temperatures: Sequence[float]) -> list[float]:
