@@ -80,6 +80,12 @@ DRIFT_FILLS = {"fill_c135": 6, "fill_c148": 6, "fill_c162": 6, "fill_c200": 6, "
 """``--drift``: committed SevenNet-0 training fills and the first Na count whose structures are used."""
 
 
+def host_frame(lab: Labeller, host, round_: str, spacing_nm: float):
+    """The empty pore labelled for a round (kind ``"fill-host"``): the fit's E(host) for every frame
+    of that host, so a round's file is whole on its own."""
+    return lab.label(host, task=f"active{round_}", kind="fill-host", split="train", n_na=0, spacing_nm=spacing_nm)
+
+
 def drift_frames(lab: Labeller, sur: FrozenHostBackend, fills: dict[str, int], round_: str,
                  min_shift_A: float = 0.3, fmax_eV_A: float = 0.05) -> list:
     """Label where the surrogate *drifts* from SevenNet-0's own minima: every relaxed candidate of
@@ -259,9 +265,8 @@ def main(argv=None) -> None:
         return
     if args.naive:
         for spacing, max_na in pores:
-            host = cavity(spacing)  # its energy: the fit's E(host), so the round is whole on its own
-            frames.append(lab.label(host, task=f"active{args.round}", kind="fill-host", split="train", n_na=0,
-                                    spacing_nm=spacing))
+            host = cavity(spacing)
+            frames.append(host_frame(lab, host, args.round, spacing))
             frames += naive_frames(lab, sur, host, max_na, args.round, args.naive_first_na,
                                    args.naive_count, spacing_nm=spacing, target=target, earlier=frames)
             write(target, frames, format="extxyz")
@@ -276,8 +281,7 @@ def main(argv=None) -> None:
         return
     for spacing, max_na in pores:
         host = orifice(spacing) if spacing < 0.8 else cavity(spacing)
-        frames.append(lab.label(host, task=f"active{args.round}", kind="fill-host", split="train", n_na=0,
-                                spacing_nm=spacing))
+        frames.append(host_frame(lab, host, args.round, spacing))
         n = min(max_na, pore_capacity(host))
         path = fill(host, sur, FillingPolicy(max_na=n, screen_calculator=None), use_cache=False)
         for st in path.steps:
