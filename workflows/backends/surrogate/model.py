@@ -15,6 +15,10 @@ Form (what was tried and why this one is in the fit script's docstring,
   of the Na neighbours and of the carbon neighbours: the l = 1, 2 three-body invariants in
   O(neighbours). They tell a surface Na of a cluster from an inner one, a compact cluster from a
   flat island, and one wall from two (the orifice squeeze), which radial sums alone blur.
+  A parameter file with ``ang_powers = P`` uses the fuller angular power spectrum of
+  :func:`power_spectrum` instead (every pair of channels, ``(u_j . u_k)^p`` for p = 0..P: the
+  Legendre content l <= P of the three-body distribution, still O(neighbours)); the l = 1, 2
+  moments are linear combinations of it (:func:`moments_from_power_spectrum`).
 * ``eps`` is a small tanh network of G_i: it learns how the Na-C binding of an isolated,
   ionised Na fades as the Na becomes metallic inside a cluster (the coupling of the two channel
   sets), which a pair potential or EMT cannot express. The parameter file may hold a committee:
@@ -139,6 +143,7 @@ class SurrogateParameters:
     meta: dict[str, Any]
     na_na_ang: RadialBasis | None = None  # angular moments of the Na neighbours (None: radial only)
     na_c_ang: RadialBasis | None = None   # angular moments of the carbon neighbours
+    ang_powers: int | None = None          # None: l = 1, 2 moments; P: the power spectrum to p = P
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SurrogateParameters:
@@ -155,6 +160,7 @@ class SurrogateParameters:
             meta=dict(d.get("meta", {})),
             na_na_ang=basis(d["na_na_ang"]) if d.get("na_na_ang") else None,
             na_c_ang=basis(d["na_c_ang"]) if d.get("na_c_ang") else None,
+            ang_powers=int(d["ang_powers"]) if d.get("ang_powers") else None,
         )
 
     def fingerprint_dict(self) -> dict[str, Any]:
@@ -163,12 +169,15 @@ class SurrogateParameters:
         def basis(b):
             return {"mu_A": b.mu_A.tolist(), "sigma_A": b.sigma_A, "cutoff_A": b.cutoff_A}
 
-        return {
+        doc = {
             "na_na": basis(self.na_na), "na_c": basis(self.na_c),
             "core_na_na": list(self.core_na_na), "core_na_c": list(self.core_na_c),
             "na_na_ang": basis(self.na_na_ang) if self.na_na_ang else None,
             "na_c_ang": basis(self.na_c_ang) if self.na_c_ang else None,
         }
+        if self.ang_powers is not None:  # absent from files of the l = 1, 2 form
+            doc["ang_powers"] = self.ang_powers
+        return doc
 
     def as_dict(self) -> dict[str, Any]:
         doc = {**self.fingerprint_dict(), "meta": self.meta}
@@ -186,10 +195,16 @@ class SurrogateParameters:
     def n_radial(self) -> int:
         return len(self.na_na.mu_A) + len(self.na_c.mu_A)
 
+    def n_angular(self, basis: RadialBasis) -> int:
+        """Fingerprint columns of one angular block: 2 per channel (l = 1, 2 moments), or one per
+        power and pair of channels (:func:`power_spectrum`)."""
+        k = len(basis.mu_A)
+        return 2 * k if self.ang_powers is None else (self.ang_powers + 1) * k * (k + 1) // 2
+
     @property
     def n_channels(self) -> int:
-        """Columns of the fingerprint: radial Na-Na, radial Na-C, then 2 per angular channel."""
-        return self.n_radial + sum(2 * len(b.mu_A) for b in (self.na_na_ang, self.na_c_ang) if b)
+        """Columns of the fingerprint: radial Na-Na, radial Na-C, then the angular blocks."""
+        return self.n_radial + sum(self.n_angular(b) for b in (self.na_na_ang, self.na_c_ang) if b)
 
 
 @lru_cache(maxsize=4)
@@ -230,7 +245,7 @@ def committee(members: list[SurrogateParameters]) -> SurrogateParameters:
     metas = [mm for m in members for mm in (m.meta.get("members") or [m.meta])]
     meta = {"reference": first.meta.get("reference"), "members": metas}
     return SurrogateParameters(first.na_na, first.na_c, first.core_na_na, first.core_na_c, nets, meta,
-                               first.na_na_ang, first.na_c_ang)
+                               first.na_na_ang, first.na_c_ang, first.ang_powers)
 
 
 def scatter_rows(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -273,6 +288,66 @@ def angular_moments(basis: RadialBasis, centre: np.ndarray, D: np.ndarray, r: np
     J1 = 2.0 * (dg * Vu)[:, :, None] * u[:, None, :] + 2.0 * gr * (Vp - Vu[:, :, None] * u[:, None, :])
     J2 = 2.0 * (dg * uTu)[:, :, None] * u[:, None, :] + 4.0 * gr * (Tu - uTu[:, :, None] * u[:, None, :])
     return feats, keep, np.concatenate([J1, J2], axis=1)
+
+
+def power_spectrum(basis: RadialBasis, centre: np.ndarray, D: np.ndarray, r: np.ndarray,
+                   n_centres: int, powers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The angular power spectrum of each centre's neighbourhood, to power ``powers``.
+
+    With ``u`` the unit vector to a neighbour and ``g_c`` channel c's radial function, the moment
+    tensors ``M_pc = sum_j g_c(r_j) u_j^(x p)`` (p-fold outer product) give, for p = 0..P and
+    channels c <= c'::
+
+        F_pcc' = <M_pc, M_pc'> = sum_{j,k} g_c(r_j) g_c'(r_k) (u_j . u_k)^p
+
+    whose combinations over p are the Legendre invariants ``sum g g P_l(cos theta)`` for l <= P
+    (the l = 1, 2 moments of :func:`angular_moments` among them) between every pair of radial
+    channels: the three-body part of a SOAP-like power spectrum, computed in O(neighbours x 3^P).
+    Returns the features ``(n_centres, (P+1) k(k+1)/2)`` (by power, then channel pairs in
+    ``np.triu_indices`` order), the pairs kept and ``J (n_kept, n_features, 3)``, the derivative
+    of the centre's features with respect to the pair vector D.
+    """
+    keep = r < basis.cutoff_A
+    idx, rm = centre[keep], r[keep]
+    u = D[keep] / rm[:, None]
+    g, dg = basis(rm)
+    k = len(basis.mu_A)
+    iu, ju = np.triu_indices(k)
+    feats, jacs = [], []
+    up_prev = up = np.ones((len(rm), 1))      # u^(x (p-1)) and u^(x p), flattened
+    for p in range(powers + 1):
+        if p:
+            up_prev, up = up, (up[:, :, None] * u[:, None, :]).reshape(len(rm), 3**p)
+        M = scatter_rows(idx, g[:, :, None] * up[:, None, :], n_centres)     # (n, k, 3^p)
+        feats.append(np.einsum("nkm,nkm->nk", M[:, iu], M[:, ju]))
+        Mp = M[idx]                                                           # (pairs, k, 3^p)
+        A = np.einsum("pkm,pm->pk", Mp, up)                                   # M . u^p
+        B = (np.einsum("pkma,pm->pka", Mp.reshape(len(rm), k, 3 ** (p - 1), 3), up_prev) if p  # M . u^(p-1)
+             else np.zeros((len(rm), k, 3)))
+        # d<M_c, X>/dD for X = M_c' (symmetric): g_c' (X.u^p) u + g_c p/r (X.u^(p-1) - (X.u^p) u)
+        Au = A[:, :, None] * u[:, None, :]
+        Q = (dg[:, :, None, None] * Au[:, None, :, :]
+             + (g * p / rm[:, None])[:, :, None, None] * (B - Au)[:, None, :, :])  # (pairs, c, c', 3)
+        jacs.append(Q[:, iu, ju] + Q[:, ju, iu])
+    return np.concatenate(feats, axis=1), keep, np.concatenate(jacs, axis=1)
+
+
+def moments_from_power_spectrum(k: int, powers: int) -> np.ndarray:
+    """The matrix ``A`` (2k, (P+1) k(k+1)/2) with ``moments = A @ spectrum`` for one angular block
+    of k channels: the l = 1, 2 moments of :func:`angular_moments` from the power spectrum of
+    :func:`power_spectrum` with the same basis (``P1_c = F_1cc``; ``P2_c = F_2cc - F_0cc / 3``,
+    since ``<uu - I/3, vv - I/3> = (u.v)^2 - 1/3``). Needs P >= 2."""
+    if powers < 2:
+        raise ValueError(f"the l = 2 moments need powers >= 2 (got {powers})")
+    iu, ju = np.triu_indices(k)
+    n_pairs = len(iu)
+    diag = {c: int(np.nonzero((iu == c) & (ju == c))[0][0]) for c in range(k)}
+    A = np.zeros((2 * k, (powers + 1) * n_pairs))
+    for c in range(k):
+        A[c, 1 * n_pairs + diag[c]] = 1.0
+        A[k + c, 2 * n_pairs + diag[c]] = 1.0
+        A[k + c, 0 * n_pairs + diag[c]] = -1.0 / 3.0
+    return A
 
 
 @dataclass
@@ -348,7 +423,10 @@ def fingerprints(params: SurrogateParameters, na_pos: np.ndarray, cell: np.ndarr
         if basis is None:
             blocks.append(None)
             continue
-        feats, keep, J = angular_moments(basis, centre, Dp, rp, n_na)
+        if params.ang_powers is None:
+            feats, keep, J = angular_moments(basis, centre, Dp, rp, n_na)
+        else:
+            feats, keep, J = power_spectrum(basis, centre, Dp, rp, n_na, params.ang_powers)
         cols = slice(col, col + feats.shape[1])
         G[:, cols] = feats
         blocks.append(AngularBlock(cols, centre[keep], neighbour[keep], J))
