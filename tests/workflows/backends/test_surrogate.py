@@ -50,23 +50,34 @@ def test_shipped_parameters_are_the_fit_scripts_output():
     assert SurrogateParameters.from_dict(json.loads(json.dumps(p.as_dict()))).as_dict() == p.as_dict()
 
 
-def _member(seed: int) -> SurrogateParameters:
-    """The shipped fingerprint with one network of random weights (a stand-in committee member)."""
+def _member(seed: int, ang_powers: int | None = None) -> SurrogateParameters:
+    """The shipped fingerprint (or its bases with the angular power spectrum to ``ang_powers``)
+    with one network of random weights (a stand-in committee member)."""
     p = load_parameters()
     rng = np.random.default_rng(seed)
+    q = SurrogateParameters(p.na_na, p.na_c, p.core_na_na, p.core_na_c, [], {"seed": seed}, p.na_na_ang,
+                            p.na_c_ang, ang_powers)
     net = p.networks[0]
-    W = [rng.normal(0.0, 0.3, w.shape) for w in net.weights]
-    b = [rng.normal(0.0, 0.1, v.shape) for v in net.biases]
-    return SurrogateParameters(p.na_na, p.na_c, p.core_na_na, p.core_na_c,
-                               [Network(net.x_mean, net.x_std, W, b)], {"seed": seed}, p.na_na_ang, p.na_c_ang)
+    widths = [q.n_channels, *net.hidden, 1]
+    W = [rng.normal(0.0, 0.3, (m, n)) for m, n in zip(widths[:-1], widths[1:])]
+    b = [rng.normal(0.0, 0.1, n) for n in widths[1:]]
+    mean = net.x_mean if ang_powers is None else np.zeros(q.n_channels)
+    std = net.x_std if ang_powers is None else np.full(q.n_channels, 0.5)
+    q.networks = [Network(mean, std, W, b)]
+    return q
+
+
+def _three_na_in_119():
+    a = cavity(1.19)
+    for k, (x, y) in enumerate([(1.0, 1.2), (3.4, 1.0), (2.2, 4.0)]):
+        a = add_guest(a, np.array([x, y, a.positions[:, 2].min() + 2.4 + 1.3 * k]))
+    return a
 
 
 def test_a_committee_is_the_mean_of_its_members(tmp_path):
     """Energy and forces of a committee are the mean of its members' (same fingerprint, core and
     wall terms in each); it round-trips through its file and through ``fit --combine``."""
-    a = cavity(1.19)
-    for k, (x, y) in enumerate([(1.0, 1.2), (3.4, 1.0), (2.2, 4.0)]):
-        a = add_guest(a, np.array([x, y, a.positions[:, 2].min() + 2.4 + 1.3 * k]))
+    a = _three_na_in_119()
     members = [_member(1), _member(2), _member(3)]
     files = []
     for k, m in enumerate(members):
@@ -102,21 +113,65 @@ def test_combine_refuses_a_missing_file_or_another_fingerprint(tmp_path, capsys)
     assert not (tmp_path / "c.json").exists()
 
 
-def test_forces_are_the_negative_energy_gradient():
-    a = cavity(1.19)
-    for k, (x, y) in enumerate([(1.0, 1.2), (3.4, 1.0), (2.2, 4.0)]):
-        a = add_guest(a, np.array([x, y, a.positions[:, 2].min() + 2.4 + 1.3 * k]))
-    a.calc = NaCarbonSurrogate()
+@pytest.mark.parametrize("powers", [None, 2, 3])
+def test_forces_are_the_negative_energy_gradient(powers):
+    """The shipped model, and random networks on the angular power spectrum to powers 2 and 3."""
+    params = load_parameters() if powers is None else _member(5, powers)
+    a = _three_na_in_119()
+    a.calc = NaCarbonSurrogate(params)
     f = a.get_forces(apply_constraint=False)
+    assert np.abs(f).max() > 0.1
     for i in (len(a) - 1, len(a) - 3, 0):
         for c in range(3):
             b = a.copy()
-            b.calc = NaCarbonSurrogate()
+            b.calc = NaCarbonSurrogate(params)
             b.positions[i, c] += 1e-5
             ep = b.get_potential_energy()
             b.positions[i, c] -= 2e-5
             em = b.get_potential_energy()
             assert -(ep - em) / 2e-5 == pytest.approx(f[i, c], abs=1e-5)
+
+
+def test_the_power_spectrum_holds_the_l12_moments_and_a_network_carries_over_exactly():
+    """The shipped l = 1, 2 moments are linear combinations of the power spectrum on the same bases
+    (``moments_map``); a shipped network carried over (``carry_network``) gives the same energy and
+    forces with new zero input weights; a carry the wrong way (or to powers < 2) is refused."""
+    a = _three_na_in_119()
+    shipped = load_parameters()
+    member = SurrogateParameters(shipped.na_na, shipped.na_c, shipped.core_na_na, shipped.core_na_c,
+                                 shipped.networks[:1], {}, shipped.na_na_ang, shipped.na_c_ang)
+    spectrum = _member(0, 3)
+    T = F.moments_map(member, spectrum)
+    assert T.shape == (68, 32) and spectrum.n_channels == 68
+    G_old = F.frame_fingerprints(member, a)[0].G
+    G_new = F.frame_fingerprints(spectrum, a)[0].G
+    np.testing.assert_allclose(G_new @ T, G_old, atol=1e-12)
+    assert np.abs(G_old[:, member.n_radial:]).max() > 0.1  # the moments are not all zero
+    mean, std = G_new.mean(0) + 0.3, G_new.std(0) + 0.7
+    net = F.carry_network(member.networks[0], T, mean, std)
+    # the 20 radial inputs and F_0cc, F_1cc, F_2cc of each angular block carry the old weights
+    assert (np.abs(net.weights[0]).sum(1) > 0).sum() == 20 + 2 * 9
+    spectrum.networks = [net]
+    old, new = a.copy(), a.copy()
+    old.calc, new.calc = NaCarbonSurrogate(member), NaCarbonSurrogate(spectrum)
+    assert new.get_potential_energy() == pytest.approx(old.get_potential_energy(), abs=1e-10)
+    np.testing.assert_allclose(new.get_forces(), old.get_forces(), atol=1e-10)
+    for old, new in ((spectrum, member), (member, _member(0, 1))):
+        with pytest.raises(ValueError, match="carried over only"):
+            F.moments_map(old, new)
+
+
+def test_the_power_spectrum_of_an_atom_with_no_neighbours_is_zero():
+    """A lone Na (the free atom of the cohesive energy) has no angular pairs: all its power
+    spectrum columns are zero and it feels no force (the fit reads such frames)."""
+    from ase import Atoms
+
+    params = _member(3, 3)
+    lone = Atoms("Na", positions=[[5.0, 5.0, 5.0]], cell=[10.0, 10.0, 10.0], pbc=False)
+    G = F.frame_fingerprints(params, lone)[0].G
+    assert G.shape == (1, 68) and not G.any()
+    lone.calc = NaCarbonSurrogate(params)
+    assert np.isfinite(lone.get_potential_energy()) and not lone.get_forces().any()
 
 
 def test_bcc_sodium_meets_issue_12s_bars(sur, ref7):
@@ -177,13 +232,9 @@ def test_tight_references_are_sevennet_minima_of_the_same_path(name):
             V.ranking(None, fill, tight=True)
 
 
-def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minimum(sur):
-    """``ranking(..., reference=R)`` judges where the backend's relaxations end by R itself. With
-    the surrogate as both, on a stand-in step of three candidates labelled 0.1 eV above the
-    surrogate's own energy: two relaxed to 0.01 eV/A end where they started (R's energy 0.1 eV
-    below the label), one left unrelaxed 1.5 A off the mid-plane ends well below its label; one
-    model ranks the end points as the other (rho 1, same lowest), and the favourite end point
-    lies below the best label by the hand-computed amount, not 0 as a miss would be."""
+def _stand_in_step(sur):
+    """A held-out step of three one-Na candidates in the 1.19 nm host, labelled 0.1 eV above the
+    surrogate's own energy: two relaxed by it to 0.01 eV/A, one 1.5 A off the mid-plane as placed."""
     host = cavity(1.19)
     zc = host.positions[:, 2].mean()
     cands, starts = [], []
@@ -194,7 +245,34 @@ def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minim
         starts.append(sur.single_point(a).energy_eV)
         a.calc = SinglePointCalculator(a, energy=starts[-1] + 0.1)
         cands.append(a)
-    fill = V.HeldOutFill("stand-in", 1.19, host, 0.0, candidates={1: cands})
+    return V.HeldOutFill("stand-in", 1.19, host, 0.0, candidates={1: cands}), cands, starts
+
+
+def test_ranking_from_rattled_starts_is_seeded_and_returns_to_robust_minima(sur):
+    """``rattle_A`` displaces each candidate's Na before the backend relaxes it (the row's ceiling
+    when the backend is the reference itself): from 0.05 A off its own minima the surrogate comes
+    back to them (the same energy within 1 meV), one seed gives one result, another seed other
+    starts; ``steps`` keeps only the steps named."""
+    fill, cands, starts = _stand_in_step(sur)
+    rows = V.ranking(sur, fill, tight=False, rattle_A=0.05, seed=1)
+    assert rows == V.ranking(sur, fill, tight=False, rattle_A=0.05, seed=1)
+    plain = V.ranking(sur, fill, tight=False)[0]
+    other = V.ranking(sur, fill, tight=False, rattle_A=0.05, seed=2)[0]
+    (row,) = rows
+    assert row["slide_eV"] != plain["slide_eV"] and row["slide_eV"] != other["slide_eV"]
+    assert np.array(row["slide_eV"][:2]) == pytest.approx(plain["slide_eV"][:2], abs=1e-3)
+    assert row["rho"] == plain["rho"]
+    assert V.ranking(sur, fill, tight=False, rattle_A=0.05, steps=[2]) == []
+
+
+def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minimum(sur):
+    """``ranking(..., reference=R)`` judges where the backend's relaxations end by R itself. With
+    the surrogate as both, on a stand-in step of three candidates labelled 0.1 eV above the
+    surrogate's own energy: two relaxed to 0.01 eV/A end where they started (R's energy 0.1 eV
+    below the label), one left unrelaxed 1.5 A off the mid-plane ends well below its label; one
+    model ranks the end points as the other (rho 1, same lowest), and the favourite end point
+    lies below the best label by the hand-computed amount, not 0 as a miss would be."""
+    fill, cands, starts = _stand_in_step(sur)
     (row,) = V.ranking(sur, fill, tight=False, reference=sur)
     drops = np.array(row["ref_drop_eV"])
     assert drops[:2] == pytest.approx([-0.1, -0.1], abs=1e-3)
@@ -353,15 +431,18 @@ def test_surrogate_is_the_default_backend_of_the_cli(monkeypatch):
     assert default_calculator() == "emt"
 
 
-def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces():
-    """The torch assembly used in the fit (radial and angular terms) and the numpy calculator
-    agree to machine precision on training frames of a cavity fill and of clusters."""
+@pytest.mark.parametrize("powers", [None, 3])
+def test_the_fit_and_the_calculator_compute_the_same_energy_and_forces(powers):
+    """The torch assembly used in the fit (radial and angular terms: the l = 1, 2 moments, or the
+    power spectrum to p = 3) and the numpy calculator agree to machine precision on training
+    frames of a cavity fill and of clusters."""
     pytest.importorskip("torch")
 
     frames = F.read_frames(V.TRAINING_DIR, "train")
     sel = [f for f in frames if f.info.get("source") in ("fill_o070.extxyz.gz", "clusters.extxyz.gz")][::40][:10]
-    p = F.fit(sel, epochs=3, log=lambda m: None)
-    assert p.na_na_ang is not None and p.na_c_ang is not None
+    p = F.fit(sel, epochs=3, log=lambda m: None, angular_powers=powers)
+    assert p.na_na_ang is not None and p.na_c_ang is not None and p.ang_powers == powers
+    assert len(p.networks[0].x_mean) == (32 if powers is None else 68)
     net = p.networks[0]
     t = F.to_torch(F.build_batch(p, sel), net.x_mean, net.x_std)
     m = F.TorchModel(len(net.x_mean))
@@ -579,6 +660,10 @@ def test_fine_tuning_starts_from_the_given_network():
     (["--init", str(PARAMETERS_FILE), "--hidden", "24", "24"], "network 0 has hidden layers [40, 40]; --hidden is [24, 24]"),
     (["--init", str(PARAMETERS_FILE), "--combine", str(PARAMETERS_FILE)], "--init and --combine"),
     (["--init", "NOT_JSON"], "not a surrogate parameter file"),
+    (["--angular-powers", "5"], "--angular-powers 5: must be 1-4"),
+    (["--angular-powers", "2", "--radial-only"], "--angular-powers and --radial-only"),
+    (["--init", str(PARAMETERS_FILE), "--angular-powers", "1"],
+     "--angular-powers 1 with --init " + str(PARAMETERS_FILE) + ": a network can be carried over only"),
 ])
 def test_fit_cli_refuses_bad_fine_tuning_flags_before_reading_data(argv, message, capsys, tmp_path, monkeypatch):
     def no_read(*a, **k):

@@ -161,7 +161,8 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
 
 
 def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
-            reference: Backend | None = None) -> list[dict[str, Any]]:
+            reference: Backend | None = None, rattle_A: float = 0.0, seed: int = 0,
+            steps: list[int] | None = None) -> list[dict[str, Any]]:
     """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
     re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
     lowest or within ``tol_eV`` of it. ``tight``: both sides at 0.01 eV/A, as in
@@ -181,7 +182,12 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
     Always (one ``backend`` single point per candidate, no reference needed): ``rho_single_point``
     ranks SevenNet-0's candidates by ``backend``'s energy *at* them, unrelaxed (an error of the
     energies themselves), and ``slide_eV`` is each relaxation's energy change from there (eV,
-    <= 0: a large slide at a minimum of SevenNet-0 is a valley of ``backend``'s own)."""
+    <= 0: a large slide at a minimum of SevenNet-0 is a valley of ``backend``'s own).
+
+    ``rattle_A``: each candidate's Na displaced by Gaussian noise of this standard deviation per
+    coordinate (A; generator seeded by ``seed``, the step and the candidate) before ``backend``
+    relaxes it. With ``backend`` SevenNet-0 itself this measures the row's ceiling: how well the
+    reference ranks its own minima from starts that far from them. ``steps``: only these x."""
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
@@ -189,11 +195,16 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
     rows = []
     for x in sorted(fill.candidates):
         cands = fill.step(x, tight)
-        if len(cands) < 3:
+        if len(cands) < 3 or (steps is not None and x not in steps):
             continue
         e7 = np.array([a.get_potential_energy() for a in cands])
         e_at = np.array([backend.single_point(_bare(a)).energy_eV for a in cands])
-        ends = [backend.relax(_bare(a), fmax_eV_A, 800) for a in cands]
+        starts = [_bare(a) for a in cands]
+        if rattle_A > 0:
+            for k, a in enumerate(starts):
+                na = a.numbers == 11
+                a.positions[na] += np.random.default_rng([seed, x, k]).normal(0.0, rattle_A, (int(na.sum()), 3))
+        ends = [backend.relax(a, fmax_eV_A, 800) for a in starts]
         es = np.array([r.energy_eV for r in ends])
         pick = int(np.argmin(es))
         row = {"fill": fill.name, "x": x, "n": len(cands), "rho": float(spearmanr(e7, es).statistic),

@@ -1,0 +1,79 @@
+"""Issue 12's ranking row against its ceiling: SevenNet-0 ranking its own held-out minima from
+rattled starts, beside the surrogate from the same starts.
+
+    python benchmarks/rank_ceiling.py [--rattle-A 0.05] [--fills naive_c119 ...] [--steps 6 8 ...]
+                                      [--seed 0] [--threads 1] [--parameters FILE]
+
+The ranking row of ``surrogate_accuracy.py`` relaxes SevenNet-0's 0.01 eV/A candidates of a
+held-out step with the surrogate and ranks the ends against SevenNet-0's energies. Here each
+candidate's Na are first displaced by Gaussian noise of ``--rattle-A`` per coordinate (seeded by
+``--seed``, the step and the candidate), then relaxed to 0.01 eV/A by SevenNet-0 itself and by the
+surrogate: how far from its minima the reference still finds them again (its own rho, same lowest,
+largest slide), the bar's ceiling at that distance; and the surrogate from the same starts.
+Needs the mlip extra; SevenNet-0 costs ~25-30 s per candidate of the 1.19 nm cavity on one torch
+thread (10 candidates a step). Prints one row per step and the means over the steps run.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+from _common import isolate, table
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--rattle-A", type=float, default=0.05, help="Na displacement per coordinate, A (default 0.05)")
+ap.add_argument("--fills", nargs="+", default=["naive_c119", "naive_c182"], choices=["naive_c119", "naive_c182"],
+                help="held-out cavity fills (default: both)")
+ap.add_argument("--steps", type=int, nargs="+", default=None, help="only these Na counts (default: every step)")
+ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--threads", type=int, default=1, help="torch threads for SevenNet-0 (default 1)")
+ap.add_argument("--parameters", help="a surrogate parameter file instead of the shipped one")
+args = ap.parse_args()
+if not (np.isfinite(args.rattle_A) and 0 < args.rattle_A <= 0.5):
+    ap.error(f"--rattle-A {args.rattle_A}: must be in (0, 0.5] A")
+if args.threads < 1:
+    ap.error(f"--threads must be at least 1 (got {args.threads})")
+isolate()
+from nafill.errors import NafillInputError  # noqa: E402
+from nafill.workflows.backends.registry import get_backend  # noqa: E402
+from nafill.workflows.backends.surrogate import validation as V  # noqa: E402
+
+try:
+    sevennet = get_backend("mlip")
+except NafillInputError as exc:
+    ap.error(str(exc))
+import torch  # noqa: E402  (the mlip extra is there)
+
+torch.set_num_threads(args.threads)
+sur = get_backend("surrogate", parameters_file=args.parameters)
+
+rows = []
+for name in args.fills:
+    fill = V.held_out_fill(name)
+    for x in sorted(fill.candidates):
+        if args.steps is not None and x not in args.steps:
+            continue
+        t0 = time.perf_counter()
+        kw = dict(tight=True, rattle_A=args.rattle_A, seed=args.seed, steps=[x])
+        ref = V.ranking(sevennet, fill, **kw)
+        if not ref:
+            continue
+        (r7,), (rs,), (r0,) = ref, V.ranking(sur, fill, **kw), V.ranking(sur, fill, tight=True, steps=[x])
+        rows.append({"fill": name, "x": x, "n": r7["n"],
+                     "rho_7net_rattled": round(r7["rho"], 2), "same_7net": int(r7["same_choice"]),
+                     "slide_7net_eV": round(min(r7["slide_eV"]), 2),
+                     "rho_sur_rattled": round(rs["rho"], 2), "same_sur": int(rs["same_choice"]),
+                     "slide_sur_eV": round(min(rs["slide_eV"]), 2),
+                     "rho_row": round(r0["rho"], 2), "s": round(time.perf_counter() - t0)})
+        print(table(rows[-1:], list(rows[-1])), flush=True)
+
+print(f"\nrattle {args.rattle_A} A, seed {args.seed}, 0.01 eV/A on both sides")
+print(table(rows, list(rows[0])))
+for name in args.fills:
+    sel = [r for r in rows if r["fill"] == name]
+    if sel:
+        print(f"{name}: {len(sel)} steps; mean rho SevenNet-0 from rattled starts "
+              f"{np.mean([r['rho_7net_rattled'] for r in sel]):.3f} (same lowest {np.mean([r['same_7net'] for r in sel]):.0%}), "
+              f"surrogate from the same starts {np.mean([r['rho_sur_rattled'] for r in sel]):.3f} "
+              f"({np.mean([r['same_sur'] for r in sel]):.0%}), the row's surrogate {np.mean([r['rho_row'] for r in sel]):.3f}")
