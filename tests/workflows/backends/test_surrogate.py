@@ -649,8 +649,35 @@ def test_fine_tuning_starts_from_the_given_network():
         F.fit(sel, epochs=1, log=lambda m: None, hidden=(24, 24), init=shipped)
 
 
+def test_the_minimum_force_term_weighs_the_na_of_sevennet0s_minima_only():
+    """``--minimum-force-weight W`` adds W times the mean squared Na force error over the frames whose
+    labelled Na forces are all <= 0.01 eV/A (SevenNet-0's minima at the protocol's tolerance):
+    the end points of a training fill's relaxations on to 0.01 eV/A, not the frames on the way."""
+    torch = pytest.importorskip("torch")
+    frames = F.read_frames(V.TRAINING_DIR, "train")
+    sel = [f for f in frames if f.info.get("source") == "fill_c135_tight_all.extxyz.gz"][:12]
+    ends = np.array([bool(f.info.get("final")) for f in sel])
+    assert 0 < ends.sum() < len(sel)
+    p = F.fit(sel, epochs=0, log=lambda m: None)
+    batch = F.build_batch(p, sel)
+    per_frame = np.array([batch["at_minimum"][batch["frame_of"] == k].all() for k in range(len(sel))])
+    np.testing.assert_array_equal(per_frame, ends)  # the end points and only they
+    net = p.networks[0]
+    t = F.to_torch(batch, net.x_mean, net.x_std)
+    m = F.TorchModel(len(net.x_mean))
+    m.load(net)
+    kn = len(F.NA_NA.mu_A)
+    base = F.loss_terms(m, t, kn, 0.02, create_graph=False)[0].item()
+    with_term = F.loss_terms(m, t, kn, 0.02, create_graph=False, minimum_force_weight=0.5)[0].item()
+    _, Fp = F.predict(m, t, kn, False)
+    at = torch.as_tensor(batch["at_minimum"])
+    expected = 0.5 * ((Fp.detach() - t["f_target"])[at] ** 2).sum(1).mean().item()
+    assert with_term - base == pytest.approx(expected, rel=1e-9) and expected > 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--rank-weight", "-1"], "--rank-weight -1.0: must be a finite number >= 0"),
+    (["--minimum-force-weight", "-0.1"], "--minimum-force-weight -0.1: must be a finite number >= 0"),
     (["--init-members", "0"], "--init-members needs --init FILE"),
     (["--init", "no-such.json"], "--init: no such parameter file: no-such.json"),
     (["--init", str(PARAMETERS_FILE), "--init-members", "7"], "--init-members [7]:"),
