@@ -10,8 +10,9 @@ candidate's Na are first displaced by Gaussian noise of ``--rattle-A`` per coord
 ``--seed``, the step and the candidate), then relaxed to 0.01 eV/A by SevenNet-0 itself and by the
 surrogate: how far from its minima the reference still finds them again (its own rho, same lowest,
 largest slide), the bar's ceiling at that distance; and the surrogate from the same starts.
-Needs the mlip extra; SevenNet-0 costs ~25-30 s per candidate of the 1.19 nm cavity on one torch
-thread (10 candidates a step). Prints one row per step and the means over the steps run.
+Needs the mlip extra; SevenNet-0 took 5 s (1 Na) to 38 s (11 Na) per candidate of the 1.19 nm
+cavity on one torch thread, 85 min for its 16 steps of 10 candidates (session 20, beside other
+jobs). Prints one row per step and the means over the steps run (``--steps`` to split a run).
 """
 
 import argparse
