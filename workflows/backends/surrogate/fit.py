@@ -638,8 +638,7 @@ def moments_map(old: SurrogateParameters, new: SurrogateParameters) -> np.ndarra
     """``T`` (n_new, n_old) with ``G_old = G_new @ T``: the fingerprint of ``old`` (the l = 1, 2
     angular moments) as a linear map of ``new``'s (the power spectrum, same radial and angular
     bases, ``ang_powers`` >= 2). Raises ValueError for any other pair of forms."""
-    same_bases = {k: v for k, v in old.fingerprint_dict().items()} == {
-        k: v for k, v in new.fingerprint_dict().items() if k != "ang_powers"}
+    same_bases = old.fingerprint_dict() == {k: v for k, v in new.fingerprint_dict().items() if k != "ang_powers"}
     if old.ang_powers is not None or new.ang_powers is None or new.ang_powers < 2 or not same_bases \
             or old.na_na_ang is None or old.na_c_ang is None:
         raise ValueError("a network can be carried over only from the l = 1, 2 moments to the power "
