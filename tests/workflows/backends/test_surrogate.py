@@ -5,6 +5,7 @@ SevenNet-0's numbers come from the committed labelled data (``training/``) and
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -55,8 +56,7 @@ def _member(seed: int, ang_powers: int | None = None) -> SurrogateParameters:
     with one network of random weights (a stand-in committee member)."""
     p = load_parameters()
     rng = np.random.default_rng(seed)
-    q = SurrogateParameters(p.na_na, p.na_c, p.core_na_na, p.core_na_c, [], {"seed": seed}, p.na_na_ang,
-                            p.na_c_ang, ang_powers)
+    q = replace(p, networks=[], meta={"seed": seed}, ang_powers=ang_powers)
     net = p.networks[0]
     widths = [q.n_channels, *net.hidden, 1]
     W = [rng.normal(0.0, 0.3, (m, n)) for m, n in zip(widths[:-1], widths[1:])]
@@ -138,8 +138,7 @@ def test_the_power_spectrum_holds_the_l12_moments_and_a_network_carries_over_exa
     forces with new zero input weights; a carry the wrong way (or to powers < 2) is refused."""
     a = _three_na_in_119()
     shipped = load_parameters()
-    member = SurrogateParameters(shipped.na_na, shipped.na_c, shipped.core_na_na, shipped.core_na_c,
-                                 shipped.networks[:1], {}, shipped.na_na_ang, shipped.na_c_ang)
+    member = replace(shipped, networks=shipped.networks[:1], meta={})
     spectrum = _member(0, 3)
     T = F.moments_map(member, spectrum)
     assert T.shape == (68, 32) and spectrum.n_channels == 68

@@ -451,6 +451,7 @@ import glob
 import hashlib
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -482,6 +483,14 @@ HIDDEN = (24, 24)
 MINIMUM_FMAX_EV_A = 0.0101  # a labelled frame whose largest Na force is under this is a minimum
 KEEP_IN_FIT = ("bcc", "atom")  # never in the random validation holdout
 WEIGHTS = {"active-kept": 3.0, "active-relax": 2.0, "bcc": 300.0, "bcc-rattled": 10.0, "atom": 100.0, "one-wall": 20.0, "pore-scan": 5.0, "pore-relax": 5.0}
+
+
+def fit_form(angular: bool = True, angular_powers: int | None = None) -> SurrogateParameters:
+    """The fingerprint a fit computes (no networks): the bases and core terms above, the angular
+    moments (l = 1, 2), or with ``angular_powers`` P the angular power spectrum to p = P."""
+    ang = (NA_NA_ANG, NA_C_ANG) if angular else (None, None)
+    return SurrogateParameters(NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, [], {}, *ang,
+                               angular_powers if angular else None)
 
 
 def host_key(atoms) -> str:
@@ -611,9 +620,10 @@ def build_batch(params: SurrogateParameters, frames: list, weights: dict[str, fl
                 ang[key][2].append(block.J)
         kinds.append(str(a.info.get("kind")))
         e_target.append(a.get_potential_energy() - a.info["e_host"] - fp.e_core)
-        f_target.append(a.get_forces()[na] - f_core)
+        f_label = a.get_forces()[na]
+        f_target.append(f_label - f_core)
         # SevenNet-0's minima at the protocol's 0.01 eV/A: the Na of these frames feel no force
-        at_minimum.append(np.full(len(na), bool(np.linalg.norm(a.get_forces()[na], axis=1).max() <= MINIMUM_FMAX_EV_A)))
+        at_minimum.append(np.full(len(na), bool(np.linalg.norm(f_label, axis=1).max() <= MINIMUM_FMAX_EV_A)))
         n_na.append(len(na))
         # confined frames: the per-Na error weighted by n_Na, so the loss follows the error of the
         # frame's energy (what H(x) and the ranking of a step's candidates see)
@@ -772,9 +782,9 @@ def loss_terms(model, t, kn, f_weight, create_graph=True, rank_weight: float = 0
     return loss, le, lf, lr
 
 
-def kind_errors(model: TorchModel, t: dict, kinds: list[str], kn: int) -> dict[str, tuple[float, float, int]]:
-    """Unweighted energy RMSE per Na (meV) and frame count per frame kind."""
-    E, _ = predict(model, t, kn, create_graph=False)
+def kind_errors(E, t: dict, kinds: list[str]) -> dict[str, tuple[float, float, int]]:
+    """Unweighted energy RMSE per Na (meV) and frame count per frame kind, for frame energies ``E``
+    (:func:`predict`)."""
     de = ((E - t["e_target"]) / t["n_na"]).detach().numpy()
     kinds = np.array(kinds)
     return {k: (float(np.sqrt((de[kinds == k] ** 2).mean()) * 1000), float(np.abs(de[kinds == k]).max() * 1000),
@@ -804,9 +814,7 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    ang = (NA_NA_ANG, NA_C_ANG) if angular else (None, None)
-    powers = angular_powers if angular else None
-    skeleton = SurrogateParameters(NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, [], {}, *ang, powers)
+    skeleton = fit_form(angular, angular_powers)
     t0 = time.perf_counter()
     weights = {**WEIGHTS, **(weights or {})}
     batch = build_batch(skeleton, frames, weights, na_weight_cap)
@@ -850,24 +858,22 @@ def fit(frames: list, epochs: int = 3000, f_weight: float = 0.02, seed: int = 0,
         if tt is None:
             continue
         kinds = b["kinds"]
-        _, F = predict(model, tt, kn, create_graph=False)
+        E, F = predict(model, tt, kn, create_graph=False)
         at = tt["at_minimum"]
         if bool(at.any()):
             df = (F.detach() - tt["f_target"])[at]
             log(f"{name}: Na force RMSE at SevenNet-0's minima {float((df ** 2).sum(1).mean()) ** 0.5:.3f} eV/A "
                 f"({int(at.sum())} Na)")
         log(f"{name}: energy error per Na by kind (unweighted): " + ", ".join(
-            f"{k} {rmse:.0f}/{mx:.0f} meV rms/max (n={n})" for k, (rmse, mx, n) in kind_errors(model, tt, kinds, kn).items()))
+            f"{k} {rmse:.0f}/{mx:.0f} meV rms/max (n={n})" for k, (rmse, mx, n) in kind_errors(E, tt, kinds).items()))
     net = Network(mean, std, [w.detach().numpy().copy() for w in model.W], [b.detach().numpy().copy() for b in model.b])
-    return SurrogateParameters(
-        NA_NA, NA_C, CORE_NA_NA, CORE_NA_C, [net],
-        {"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
+    return replace(
+        skeleton, networks=[net], meta={"reference": "SevenNet-0 (7net-0, sevenn 0.13, no dispersion)", "n_frames": len(frames),
          "n_na_atoms": int(len(batch["G"])), "epochs": epochs, "force_weight": f_weight, "kind_weights": weights,
          "na_weight_cap": na_weight_cap, "rank_weight": rank_weight, "lr": lr,
          "minimum_force_weight": minimum_force_weight,
          "init": None if init is None else (init_source or "fine-tuned from a given network"),
          "hidden": list(hidden), "seed": seed, "angular": angular},
-        *ang, powers,
     )
 
 
@@ -939,9 +945,8 @@ def main(argv=None) -> None:
         if args.angular_powers is None:
             args.angular_powers = start.ang_powers
         elif args.angular_powers != start.ang_powers:
-            try:
-                moments_map(start, SurrogateParameters(start.na_na, start.na_c, start.core_na_na, start.core_na_c,
-                                                       [], {}, start.na_na_ang, start.na_c_ang, args.angular_powers))
+            try:  # the carry-over the fit will make, checked before the data are read
+                moments_map(start, fit_form(True, args.angular_powers))
             except ValueError as exc:
                 ap.error(f"--angular-powers {args.angular_powers} with --init {args.init}: {exc}")
         for k in chosen:
