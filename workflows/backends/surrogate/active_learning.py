@@ -169,8 +169,9 @@ def naive_frames(lab: Labeller, sur: FrozenHostBackend, host, max_na: int, round
     ``x - 1`` Na and relax each with SevenNet-0 to ``fmax_eV_A`` (kind ``"active-naive"``; every
     ``every``-th frame, ``final = False``, and the end point, ``final = True``). The random
     points are drawn from a generator seeded by the round, the spacing (0.01 nm) and ``x``, so a
-    step's candidates do not depend on the steps before it. ``target``: rewritten after each step
-    with ``earlier`` (frames of the round's other pores) and this pore's frames so far."""
+    step's candidates do not depend on the steps before it. ``target``: rewritten after each step,
+    and once at the end, with ``earlier`` (frames of the round's other pores) and this pore's
+    frames so far."""
     policy = FillingPolicy(max_na=min(max_na, pore_capacity(host)), screen_calculator=None)
     path = fill(host, sur, policy, use_cache=False)
     records = path.step_records()
@@ -191,6 +192,8 @@ def naive_frames(lab: Labeller, sur: FrozenHostBackend, host, max_na: int, round
                   flush=True)
         if target is not None:
             write(target, [*earlier, *frames], format="extxyz")
+    if target is not None and first_na > len(records):  # no step labelled: the host frames still land
+        write(target, [*earlier, *frames], format="extxyz")
     return frames
 
 
@@ -269,7 +272,6 @@ def main(argv=None) -> None:
             frames.append(host_frame(lab, host, args.round, spacing))
             frames += naive_frames(lab, sur, host, max_na, args.round, args.naive_first_na,
                                    args.naive_count, spacing_nm=spacing, target=target, earlier=frames)
-            write(target, frames, format="extxyz")
             print(f"naive: {spacing} nm done, {len(frames)} frames, {lab.n_calls} SevenNet calls", flush=True)
         return
     if args.motifs:
