@@ -10,6 +10,13 @@ candidate's Na are first displaced by Gaussian noise of ``--rattle-A`` per coord
 ``--seed``, the step and the candidate), then relaxed to 0.01 eV/A by SevenNet-0 itself and by the
 surrogate: how far from its minima the reference still finds them again (its own rho, same lowest,
 largest slide), the bar's ceiling at that distance; and the surrogate from the same starts.
+``--direction surrogate`` (session 21): each start is instead displaced by the same RMS along the
+straight line to where the surrogate's own relaxation of the candidate ends, the direction in
+which the surrogate leaves SevenNet-0's minima (``validation.displaced_toward``); the surrogate's
+column is then the row itself. ``--line-scan``: for every candidate the surrogate slides from by
+more than 0.1 eV, SevenNet-0's energy along the straight line from its minimum to the
+surrogate's end (``validation.line_energies``; 9 SevenNet-0 calls each): the largest rise before
+the line first drops below the minimum bounds from above the barrier that holds SevenNet-0 there.
 Needs the mlip extra; SevenNet-0 took 5 s (1 Na) to 38 s (11 Na) per candidate of the 1.19 nm
 cavity on one torch thread, 85 min for its 16 steps of 10 candidates (session 20, beside other
 jobs). Prints one row per step and the means over the steps run (``--steps`` to split a run).
@@ -25,16 +32,23 @@ from _common import isolate, table
 CAVITY_FILLS = ["naive_c119", "naive_c182"]  # the held-out cavity fills with every candidate at 0.01 eV/A
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--rattle-A", type=float, default=0.05, help="Na displacement per coordinate, A (default 0.05)")
+ap.add_argument("--rattle-A", type=float, default=0.05,
+                help="Na displacement, A RMS per coordinate (default 0.05; 0 with --line-scan: the scans only)")
 ap.add_argument("--fills", nargs="+", default=CAVITY_FILLS, choices=CAVITY_FILLS,
                 help="held-out cavity fills (default: both)")
 ap.add_argument("--steps", type=int, nargs="+", default=None, help="only these Na counts (default: every step)")
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--threads", type=int, default=1, help="torch threads for SevenNet-0 (default 1)")
 ap.add_argument("--parameters", help="a surrogate parameter file instead of the shipped one")
+ap.add_argument("--direction", choices=["random", "surrogate"], default="random",
+                help="displace at random (Gaussian) or toward the surrogate's relaxed end (default random)")
+ap.add_argument("--line-scan", action="store_true",
+                help="print SevenNet-0's energy along the line from its minimum to each surrogate slide's end")
 args = ap.parse_args()
-if not (np.isfinite(args.rattle_A) and 0 < args.rattle_A <= 0.5):
-    ap.error(f"--rattle-A {args.rattle_A}: must be in (0, 0.5] A")
+if not (np.isfinite(args.rattle_A) and 0 <= args.rattle_A <= 0.5):
+    ap.error(f"--rattle-A {args.rattle_A}: must be in (0, 0.5] A, or 0 with --line-scan")
+if args.rattle_A == 0 and not args.line_scan:
+    ap.error("--rattle-A 0: nothing to re-relax; 0 is for --line-scan alone")
 if args.threads < 1:
     ap.error(f"--threads must be at least 1 (got {args.threads})")
 isolate()
@@ -51,32 +65,55 @@ import torch  # noqa: E402  (the mlip extra is there)
 torch.set_num_threads(args.threads)
 sur = get_backend("surrogate", parameters_file=args.parameters)
 
-rows = []
+LINE_FRACTIONS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0]
+rows, scans = [], []
 for name in args.fills:
     fill = V.held_out_fill(name)
     for x in sorted(fill.candidates):
         if args.steps is not None and x not in args.steps:
             continue
         t0 = time.perf_counter()
-        kw = dict(tight=True, rattle_A=args.rattle_A, seed=args.seed, steps=[x])
-        ref = V.ranking(sevennet, fill, **kw)
-        if not ref:
+        row0 = V.ranking(sur, fill, tight=True, steps=[x])
+        if not row0:
             continue
-        (r7,), (rs,), (r0,) = ref, V.ranking(sur, fill, **kw), V.ranking(sur, fill, tight=True, steps=[x])
-        rows.append({"fill": name, "x": x, "n": r7["n"],
-                     "rho_7net_rattled": round(r7["rho"], 2), "same_7net": int(r7["same_choice"]),
-                     "slide_7net_eV": round(min(r7["slide_eV"]), 2),
-                     "rho_sur_rattled": round(rs["rho"], 2), "same_sur": int(rs["same_choice"]),
-                     "slide_sur_eV": round(min(rs["slide_eV"]), 2),
-                     "rho_row": round(r0["rho"], 2), "s": round(time.perf_counter() - t0)})
-        print(table(rows[-1:], list(rows[-1])), flush=True)
+        (r0,) = row0
+        if args.rattle_A > 0:
+            kw = dict(tight=True, rattle_A=args.rattle_A, seed=args.seed, steps=[x],
+                      toward=sur if args.direction == "surrogate" else None)
+            (r7,), (rs,) = V.ranking(sevennet, fill, **kw), V.ranking(sur, fill, **kw)
+            rows.append({"fill": name, "x": x, "n": r7["n"],
+                         "rho_7net_moved": round(r7["rho"], 2), "same_7net": int(r7["same_choice"]),
+                         "slide_7net_eV": round(min(r7["slide_eV"]), 2),
+                         "rho_sur_moved": round(rs["rho"], 2), "same_sur": int(rs["same_choice"]),
+                         "slide_sur_eV": round(min(rs["slide_eV"]), 2),
+                         "rho_row": round(r0["rho"], 2), "s": round(time.perf_counter() - t0)})
+            print(table(rows[-1:], list(rows[-1])), flush=True)
+        if args.line_scan:
+            for k, (a, slide) in enumerate(zip(fill.step(x, True), r0["slide_eV"])):
+                if slide < -0.1:
+                    end = sur.relax(V._bare(a), 0.01, 800).atoms()
+                    line = V.line_energies(sevennet, a, end, LINE_FRACTIONS)
+                    scans.append({"fill": name, "x": x, "candidate": k, "slide_sur_eV": round(slide, 2),
+                                  "bound_7net_eV": round(V.barrier_bound(line), 3),
+                                  "end_7net_eV": round(float(line[-1]), 3)})
+                    print(table(scans[-1:], list(scans[-1])), flush=True)
 
-print(f"\nrattle {args.rattle_A} A, seed {args.seed}, 0.01 eV/A on both sides")
-print(table(rows, list(rows[0])))
+how = "at random" if args.direction == "random" else "toward the surrogate's relaxed end"
+if rows:
+    print(f"\nstarts displaced {args.rattle_A} A RMS per Na coordinate {how} (seed {args.seed}), 0.01 eV/A on both sides")
+    print(table(rows, list(rows[0])))
 for name in args.fills:
     sel = [r for r in rows if r["fill"] == name]
     if sel:
-        print(f"{name}: {len(sel)} steps; mean rho SevenNet-0 from rattled starts "
-              f"{np.mean([r['rho_7net_rattled'] for r in sel]):.3f} (same lowest {np.mean([r['same_7net'] for r in sel]):.0%}), "
-              f"surrogate from the same starts {np.mean([r['rho_sur_rattled'] for r in sel]):.3f} "
+        print(f"{name}: {len(sel)} steps; mean rho SevenNet-0 from displaced starts "
+              f"{np.mean([r['rho_7net_moved'] for r in sel]):.3f} (same lowest {np.mean([r['same_7net'] for r in sel]):.0%}), "
+              f"surrogate from the same starts {np.mean([r['rho_sur_moved'] for r in sel]):.3f} "
               f"({np.mean([r['same_sur'] for r in sel]):.0%}), the row's surrogate {np.mean([r['rho_row'] for r in sel]):.3f}")
+if scans:
+    b = np.array([r["bound_7net_eV"] for r in scans])
+    e = np.array([r["end_7net_eV"] for r in scans])
+    print(f"\n{len(scans)} surrogate slides > 0.1 eV; SevenNet-0 along the straight line to their ends "
+          f"(upper bound of its barrier; inf: the line never drops 0.01 eV below its minimum):")
+    print(table(scans, list(scans[0])))
+    print(f"bound under 0.026 eV (kT at 300 K) in {np.sum(b < 0.026)} of {len(b)}, median {np.median(b):.3f} eV; "
+          f"the end below SevenNet-0's minimum in {np.sum(e < 0)} (median {np.median(e):+.2f} eV)")

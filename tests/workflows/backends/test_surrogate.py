@@ -264,6 +264,51 @@ def test_ranking_from_rattled_starts_is_seeded_and_returns_to_robust_minima(sur)
     assert V.ranking(sur, fill, tight=False, rattle_A=0.05, steps=[2]) == []
 
 
+def test_starts_displaced_toward_another_models_end_move_only_the_na_by_the_rms_asked(sur):
+    """``displaced_toward`` moves each Na along its own straight line to the end structure, all
+    by one factor, so that the RMS per Na coordinate is the one asked (0.05 A here, from a 1.5 A
+    slide); carbon stays; a start that does not move comes back as is. ``ranking(toward=...)``
+    relaxes from such starts: with the surrogate as both models, its two minima come back to the
+    same energy (1 meV), its unrelaxed candidate ends where its own relaxation does (5 meV, both
+    stop at 0.05 eV/A), so the rank is
+    the plain row's; without ``rattle_A`` it is refused before any relaxation."""
+    fill, cands, starts = _stand_in_step(sur)
+    a = V._bare(cands[2])
+    end = sur.relax(a, 0.01, 800).atoms()
+    moved = V.displaced_toward(a, end, 0.05)
+    na = a.numbers == 11
+    d, full = moved.positions - a.positions, end.positions - a.positions
+    assert np.abs(d[~na]).max() == 0.0
+    assert np.sqrt((d[na] ** 2).mean()) == pytest.approx(0.05, rel=1e-9)
+    assert d[na] == pytest.approx(full[na] * (0.05 / np.sqrt((full[na] ** 2).mean())), abs=1e-12)
+    assert np.sqrt((full[na] ** 2).mean()) > 0.5
+    assert V.displaced_toward(a, a, 0.05).positions.tolist() == a.positions.tolist()
+    (row,) = V.ranking(sur, fill, tight=False, rattle_A=0.05, toward=sur)
+    plain = V.ranking(sur, fill, tight=False)[0]
+    assert row["rho"] == plain["rho"] and row["same_choice"] == plain["same_choice"]
+    assert np.array(row["slide_eV"][:2]) == pytest.approx(plain["slide_eV"][:2], abs=1e-3)
+    assert row["slide_eV"][2] == pytest.approx(plain["slide_eV"][2], abs=5e-3)  # BFGS stops at 0.05 eV/A
+    with pytest.raises(ValueError, match="rattle_A > 0"):
+        V.ranking(sur, fill, tight=False, toward=sur)
+
+
+def test_a_line_scan_bounds_the_barrier_between_a_minimum_and_a_lower_end(sur):
+    """``line_energies`` is the energy along the straight line less the start's (0 at t = 0, the
+    end's difference at t = 1); ``barrier_bound`` is the largest rise before the line first lies
+    0.01 eV below its start: hand-made lines give 0.003, 0 (downhill at once) and inf (never
+    lower)."""
+    fill, cands, starts = _stand_in_step(sur)
+    a = V._bare(cands[2])
+    end = sur.relax(a, 0.01, 800).atoms()
+    line = V.line_energies(sur, a, end, [0.0, 0.5, 1.0])
+    assert line[0] == pytest.approx(0.0, abs=1e-12)
+    assert line[2] == pytest.approx(sur.single_point(end).energy_eV - starts[2], abs=1e-9)
+    assert line[2] < -0.05
+    assert V.barrier_bound([0.001, 0.003, -0.005, -0.02, 0.4]) == pytest.approx(0.003)
+    assert V.barrier_bound([-0.02, 0.5]) == 0.0
+    assert V.barrier_bound([0.001, -0.005, 0.2]) == float("inf")
+
+
 def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minimum(sur):
     """``ranking(..., reference=R)`` judges where the backend's relaxations end by R itself. With
     the surrogate as both, on a stand-in step of three candidates labelled 0.1 eV above the
@@ -496,6 +541,10 @@ def test_naive_round_relaxes_random_candidates_on_the_surrogates_path_to_the_pro
     again = naive_frames(_stand_in_labeller(tmp_path, sur.calculator), sur, host, 3, "t", first_na=3, per_step=2,
                          spacing_nm=1.35)
     assert [a.get_potential_energy() for a in again] == [a.get_potential_energy() for a in frames if a.info["n_na"] == 3]
+    # a pore whose fill stops before first_na labels nothing, and still writes the round's earlier frames
+    none = naive_frames(lab, sur, host, 3, "t", first_na=5, per_step=2, spacing_nm=1.35, target=target,
+                        earlier=frames[:2])
+    assert none == [] and len(read(target, ":")) == 2
 
 
 def test_no_training_or_active_learning_task_fills_a_held_out_pore(capsys):

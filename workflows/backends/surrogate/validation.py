@@ -160,9 +160,48 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
     return np.array(out)
 
 
+def displaced_toward(start: Atoms, end: Atoms, rms_A: float) -> Atoms:
+    """``start`` with its Na moved along the straight line to their positions in ``end`` (same
+    atoms, same order), scaled so that the displacement has an RMS of ``rms_A`` per Na
+    coordinate (A; a Gaussian rattle of standard deviation ``rms_A`` has the same size). A
+    ``start`` whose Na do not move on the way to ``end`` (under 1e-6 A RMS) comes back as is."""
+    out = _bare(start)
+    na = out.numbers == 11
+    d = end.positions[na] - out.positions[na]
+    rms = float(np.sqrt((d ** 2).mean())) if na.any() else 0.0
+    if rms > 1e-6:
+        out.positions[na] += d * (rms_A / rms)
+    return out
+
+
+def line_energies(backend: Backend, start: Atoms, end: Atoms, fractions: list[float]) -> np.ndarray:
+    """``backend``'s energy at points ``start + t (end - start)`` of the straight line between two
+    structures (same atoms, same order), less its energy at ``start`` (eV), for each ``t`` in
+    ``fractions``. The largest value before the line first drops below ``start`` bounds from
+    above the barrier that separates ``start`` from ``end`` on ``backend``'s surface."""
+    e0 = backend.single_point(_bare(start)).energy_eV
+    out = []
+    for t in fractions:
+        a = _bare(start)
+        a.positions = (1.0 - t) * start.positions + t * end.positions
+        out.append(backend.single_point(a).energy_eV - e0)
+    return np.array(out)
+
+
+def barrier_bound(line_eV: np.ndarray, drop_eV: float = 0.01) -> float:
+    """The largest rise (eV, >= 0) of a :func:`line_energies` scan before it first lies more than
+    ``drop_eV`` below its start: an upper bound on the barrier between the start and the lower
+    structure the line leads to (``inf`` where the line never drops that far)."""
+    line = np.asarray(line_eV, float)
+    below = np.flatnonzero(line < -drop_eV)
+    if below.size == 0:
+        return float("inf")
+    return float(max(0.0, line[:below[0]].max(initial=0.0)))
+
+
 def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
             reference: Backend | None = None, rattle_A: float = 0.0, seed: int = 0,
-            steps: list[int] | None = None) -> list[dict[str, Any]]:
+            steps: list[int] | None = None, toward: Backend | None = None) -> list[dict[str, Any]]:
     """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
     re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
     lowest or within ``tol_eV`` of it. ``tight``: both sides at 0.01 eV/A, as in
@@ -187,7 +226,15 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
     ``rattle_A``: each candidate's Na displaced by Gaussian noise of this standard deviation per
     coordinate (A; generator seeded by ``seed``, the step and the candidate) before ``backend``
     relaxes it. With ``backend`` SevenNet-0 itself this measures the row's ceiling: how well the
-    reference ranks its own minima from starts that far from them. ``steps``: only these x."""
+    reference ranks its own minima from starts that far from them. ``steps``: only these x.
+
+    ``toward`` (another backend, e.g. the surrogate; needs ``rattle_A`` > 0): instead of random
+    noise, each start is displaced by ``rattle_A`` RMS per Na coordinate along the straight line
+    to where ``toward``'s own relaxation of the candidate ends (:func:`displaced_toward`): the
+    reference's ranking from starts as far from its minima as the rattle's, in the direction
+    the other model's surface leads."""
+    if toward is not None and not rattle_A > 0:
+        raise ValueError(f"ranking(toward=...) needs rattle_A > 0 (got {rattle_A})")
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
@@ -200,7 +247,9 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
         e7 = np.array([a.get_potential_energy() for a in cands])
         e_at = np.array([backend.single_point(_bare(a)).energy_eV for a in cands])
         starts = [_bare(a) for a in cands]
-        if rattle_A > 0:
+        if toward is not None:
+            starts = [displaced_toward(a, toward.relax(a, fmax_eV_A, 800).atoms(), rattle_A) for a in starts]
+        elif rattle_A > 0:
             for k, a in enumerate(starts):
                 na = a.numbers == 11
                 a.positions[na] += np.random.default_rng([seed, x, k]).normal(0.0, rattle_A, (int(na.sum()), 3))
