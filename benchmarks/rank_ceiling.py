@@ -17,6 +17,8 @@ column is then the row itself. ``--line-scan``: for every candidate the surrogat
 more than 0.1 eV, SevenNet-0's energy along the straight line from its minimum to the
 surrogate's end (``validation.line_energies``; 9 SevenNet-0 calls each): the largest rise before
 the line first drops below the minimum bounds from above the barrier that holds SevenNet-0 there.
+``--fills fill_c135 ...``: the training cavities (their minima are in the fit; three candidates
+per step) as a control: whether the surrogate also slides out of minima it was fitted to.
 Needs the mlip extra; SevenNet-0 took 5 s (1 Na) to 38 s (11 Na) per candidate of the 1.19 nm
 cavity on one torch thread, 85 min for its 16 steps of 10 candidates (session 20, beside other
 jobs). Prints one row per step and the means over the steps run (``--steps`` to split a run).
@@ -30,12 +32,13 @@ import numpy as np
 from _common import isolate, table
 
 CAVITY_FILLS = ["naive_c119", "naive_c182"]  # the held-out cavity fills with every candidate at 0.01 eV/A
+TRAINING_FILLS = ["fill_c105", "fill_c135", "fill_c148", "fill_c162"]  # in the fit: 3 candidates per step
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--rattle-A", type=float, default=0.05,
                 help="Na displacement, A RMS per coordinate (default 0.05; 0 with --line-scan: the scans only)")
-ap.add_argument("--fills", nargs="+", default=CAVITY_FILLS, choices=CAVITY_FILLS,
-                help="held-out cavity fills (default: both)")
+ap.add_argument("--fills", nargs="+", default=CAVITY_FILLS, choices=CAVITY_FILLS + TRAINING_FILLS,
+                help="held-out cavity fills (default: both), or training ones as a control")
 ap.add_argument("--steps", type=int, nargs="+", default=None, help="only these Na counts (default: every step)")
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--threads", type=int, default=1, help="torch threads for SevenNet-0 (default 1)")

@@ -19,7 +19,7 @@ from nafill.structures.sites import add_guest
 from nafill.workflows.backends.registry import get_backend
 from nafill.workflows.backends.surrogate import validation as V
 from nafill.workflows.backends.surrogate.fit import host_key, read_frames, split_frames
-from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FILLS, TIGHT_FMAX_EV_A
+from nafill.workflows.backends.surrogate.label_sevennet import HELDOUT_FILLS, TIGHT_FMAX_EV_A, TRAIN_TIGHT_FILLS
 from nafill.workflows.backends.surrogate import fit as F
 from nafill.workflows.backends.surrogate import label_sevennet as L
 from nafill.workflows.backends.surrogate.model import (
@@ -229,6 +229,25 @@ def test_tight_references_are_sevennet_minima_of_the_same_path(name):
     if not fill.every_candidate_tight:  # the ranking row at 0.01 eV/A needs every candidate
         with pytest.raises(FileNotFoundError, match=f"--only {name}_tight_all"):
             V.ranking(None, fill, tight=True)
+
+
+@pytest.mark.parametrize("name", TRAIN_TIGHT_FILLS)
+def test_a_training_fill_read_as_a_ranking_set_holds_end_points_only(name):
+    """A training fill's ``_tight_all`` file also keeps the way down (every 5th frame, ``final``
+    False); read as a ranking set, each step holds its three candidates' end points only, one per
+    candidate of the fill, each a minimum at 0.01 eV/A no higher than where the fill stopped."""
+    fill = V.held_out_fill(name)
+    assert fill.every_candidate_tight
+    for x, cands in fill.candidates.items():
+        tight = fill.step(x, tight=True)
+        assert len(tight) == len(cands) == 3 and all(a.info["final"] for a in tight)
+        assert sorted(a.info["candidate"] for a in tight) == sorted(a.info["candidate"] for a in cands)
+        by_k = {a.info["candidate"]: a for a in cands}
+        for a in tight:
+            na = a.numbers == 11
+            assert na.sum() == x
+            assert np.linalg.norm(a.get_forces()[na], axis=1).max() <= TIGHT_FMAX_EV_A or not a.info["converged"]
+            assert a.get_potential_energy() <= by_k[a.info["candidate"]].get_potential_energy() + 1e-6
 
 
 def _stand_in_step(sur):

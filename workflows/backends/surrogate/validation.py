@@ -129,8 +129,8 @@ def held_out_fill(name: str) -> HeldOutFill:
             tight = _read(tight_name)
         except FileNotFoundError:
             continue
-        for a in tight:
-            if int(a.info.get("step", 0)) > 0:
+        for a in tight:  # end points only (a training fill's file also keeps the way down)
+            if int(a.info.get("step", 0)) > 0 and a.info.get("final", True):
                 fill.tight_candidates.setdefault(int(a.info["step"]), []).append(a)
         break
     return fill
