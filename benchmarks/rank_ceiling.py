@@ -69,7 +69,7 @@ torch.set_num_threads(args.threads)
 sur = get_backend("surrogate", parameters_file=args.parameters)
 
 LINE_FRACTIONS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0]
-rows, scans = [], []
+rows, scans, plain = [], [], []
 for name in args.fills:
     fill = V.held_out_fill(name)
     for x in sorted(fill.candidates):
@@ -80,6 +80,8 @@ for name in args.fills:
         if not row0:
             continue
         (r0,) = row0
+        plain.append({"fill": name, "rho": r0["rho"], "same": r0["same_choice"],
+                      "slides": sum(d < -0.1 for d in r0["slide_eV"]), "n": r0["n"]})
         if args.rattle_A > 0:
             kw = dict(tight=True, rattle_A=args.rattle_A, seed=args.seed, steps=[x],
                       toward=sur if args.direction == "surrogate" else None)
@@ -112,6 +114,13 @@ for name in args.fills:
               f"{np.mean([r['rho_7net_moved'] for r in sel]):.3f} (same lowest {np.mean([r['same_7net'] for r in sel]):.0%}), "
               f"surrogate from the same starts {np.mean([r['rho_sur_moved'] for r in sel]):.3f} "
               f"({np.mean([r['same_sur'] for r in sel]):.0%}), the row's surrogate {np.mean([r['rho_row'] for r in sel]):.3f}")
+for name in args.fills:
+    sel = [r for r in plain if r["fill"] == name]
+    if sel:
+        print(f"{name}, the row (the surrogate re-relaxing SevenNet-0's minima): {len(sel)} steps of "
+              f"{sel[0]['n']} candidates, mean rho {np.mean([r['rho'] for r in sel]):.3f}, same lowest "
+              f"{np.mean([r['same'] for r in sel]):.0%}, slides > 0.1 eV {sum(r['slides'] for r in sel)} of "
+              f"{sum(r['n'] for r in sel)}")
 if scans:
     b = np.array([r["bound_7net_eV"] for r in scans])
     e = np.array([r["end_7net_eV"] for r in scans])
