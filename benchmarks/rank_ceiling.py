@@ -109,19 +109,17 @@ if rows:
     print(f"\nstarts displaced {args.rattle_A} A RMS per Na coordinate {how} (seed {args.seed}), 0.01 eV/A on both sides")
     print(table(rows, list(rows[0])))
 for name in args.fills:
-    sel = [r for r in rows if r["fill"] == name]
+    sel, row = [r for r in rows if r["fill"] == name], [r for r in plain if r["fill"] == name]
     if sel:
         print(f"{name}: {len(sel)} steps; mean rho SevenNet-0 from displaced starts "
               f"{np.mean([r['rho_7net_moved'] for r in sel]):.3f} (same lowest {np.mean([r['same_7net'] for r in sel]):.0%}), "
               f"surrogate from the same starts {np.mean([r['rho_sur_moved'] for r in sel]):.3f} "
-              f"({np.mean([r['same_sur'] for r in sel]):.0%}), the row's surrogate {np.mean([r['rho_row'] for r in sel]):.3f}")
-for name in args.fills:
-    sel = [r for r in plain if r["fill"] == name]
-    if sel:
-        print(f"{name}, the row (the surrogate re-relaxing SevenNet-0's minima): {len(sel)} steps of "
-              f"{sel[0]['n']} candidates, mean rho {np.mean([r['rho'] for r in sel]):.3f}, same lowest "
-              f"{np.mean([r['same'] for r in sel]):.0%}, slides > 0.1 eV {sum(r['slides'] for r in sel)} of "
-              f"{sum(r['n'] for r in sel)}")
+              f"({np.mean([r['same_sur'] for r in sel]):.0%})")
+    if row:
+        print(f"{name}, the row (the surrogate re-relaxing SevenNet-0's minima): {len(row)} steps of "
+              f"{row[0]['n']} candidates, mean rho {np.mean([r['rho'] for r in row]):.3f}, same lowest "
+              f"{np.mean([r['same'] for r in row]):.0%}, slides > 0.1 eV {sum(r['slides'] for r in row)} of "
+              f"{sum(r['n'] for r in row)}")
 if scans:
     b = np.array([r["bound_7net_eV"] for r in scans])
     e = np.array([r["end_7net_eV"] for r in scans])
