@@ -286,7 +286,8 @@ def test_ranking_from_rattled_starts_is_seeded_and_returns_to_robust_minima(sur)
 def test_starts_displaced_toward_another_models_end_move_only_the_na_by_the_rms_asked(sur):
     """``displaced_toward`` moves each Na along its own straight line to the end structure, all
     by one factor, so that the RMS per Na coordinate is the one asked (0.05 A here, from a 1.5 A
-    slide); carbon stays; a start that does not move comes back as is. ``ranking(toward=...)``
+    slide); carbon stays; a start that does not move comes back as is; a Na whose end crossed a
+    cell face moves the short way (minimum image). ``ranking(toward=...)``
     relaxes from such starts: with the surrogate as both models, its two minima come back to the
     same energy (1 meV), its unrelaxed candidate ends where its own relaxation does (5 meV, both
     stop at 0.05 eV/A), so the rank is
@@ -302,6 +303,19 @@ def test_starts_displaced_toward_another_models_end_move_only_the_na_by_the_rms_
     assert d[na] == pytest.approx(full[na] * (0.05 / np.sqrt((full[na] ** 2).mean())), abs=1e-12)
     assert np.sqrt((full[na] ** 2).mean()) > 0.5
     assert V.displaced_toward(a, a, 0.05).positions.tolist() == a.positions.tolist()
+    # a Na that crossed a cell face (its end wrapped back into the cell) moves the short way
+    edge, crossed = a.copy(), a.copy()
+    frac = a.get_scaled_positions(wrap=False)
+    frac[-1, 0] = 0.99
+    edge.set_scaled_positions(frac)
+    frac[-1, 0] = 1.02
+    crossed.set_scaled_positions(frac)
+    crossed.wrap()
+    assert crossed.positions[-1, 0] < edge.positions[-1, 0] - 5.0  # wrapped to the far side
+    step = V.displaced_toward(edge, crossed, 0.05).positions[-1] - edge.positions[-1]
+    assert step == pytest.approx([0.05 * np.sqrt(3), 0.0, 0.0], abs=1e-9)
+    line = V.line_energies(sur, edge, crossed, [1.0])
+    assert line[0] == pytest.approx(sur.single_point(crossed).energy_eV - sur.single_point(edge).energy_eV, abs=1e-6)
     (row,) = V.ranking(sur, fill, tight=False, rattle_A=0.05, toward=sur)
     plain = V.ranking(sur, fill, tight=False)[0]
     assert row["rho"] == plain["rho"] and row["same_choice"] == plain["same_choice"]

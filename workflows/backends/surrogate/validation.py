@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.geometry import find_mic
 from ase.io import read
 from scipy.stats import spearmanr
 
@@ -160,6 +161,15 @@ def surrogate_profile(backend, fill: HeldOutFill, mu_eV: float, n_max: int | Non
     return np.array(out)
 
 
+def _way(start: Atoms, end: Atoms) -> np.ndarray:
+    """Per-atom displacement from ``start`` to ``end`` (A), by the minimum image in periodic
+    directions (an atom that crossed a cell face moves the short way, not across the cell)."""
+    d = end.positions - start.positions
+    if start.pbc.any():
+        d, _ = find_mic(d, start.cell, start.pbc)
+    return d
+
+
 def displaced_toward(start: Atoms, end: Atoms, rms_A: float) -> Atoms:
     """``start`` with its Na moved along the straight line to their positions in ``end`` (same
     atoms, same order), scaled so that the displacement has an RMS of ``rms_A`` per Na
@@ -167,7 +177,7 @@ def displaced_toward(start: Atoms, end: Atoms, rms_A: float) -> Atoms:
     ``start`` whose Na do not move on the way to ``end`` (under 1e-6 A RMS) comes back as is."""
     out = _bare(start)
     na = out.numbers == 11
-    d = end.positions[na] - out.positions[na]
+    d = _way(start, end)[na]
     rms = float(np.sqrt((d ** 2).mean())) if na.any() else 0.0
     if rms > 1e-6:
         out.positions[na] += d * (rms_A / rms)
@@ -177,13 +187,15 @@ def displaced_toward(start: Atoms, end: Atoms, rms_A: float) -> Atoms:
 def line_energies(backend: Backend, start: Atoms, end: Atoms, fractions: list[float]) -> np.ndarray:
     """``backend``'s energy at points ``start + t (end - start)`` of the straight line between two
     structures (same atoms, same order), less its energy at ``start`` (eV), for each ``t`` in
-    ``fractions``. The largest value before the line first drops below ``start`` bounds from
-    above the barrier that separates ``start`` from ``end`` on ``backend``'s surface."""
+    ``fractions`` (the way by the minimum image, :func:`_way`). The largest value before the line
+    first drops below ``start`` (:func:`barrier_bound`) bounds from above the barrier that
+    separates ``start`` from ``end`` on ``backend``'s surface."""
     e0 = backend.single_point(_bare(start)).energy_eV
+    d = _way(start, end)
     out = []
     for t in fractions:
         a = _bare(start)
-        a.positions = (1.0 - t) * start.positions + t * end.positions
+        a.positions = start.positions + t * d
         out.append(backend.single_point(a).energy_eV - e0)
     return np.array(out)
 
