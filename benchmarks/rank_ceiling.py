@@ -13,8 +13,9 @@ largest slide), the bar's ceiling at that distance; and the surrogate from the s
 ``--direction surrogate`` (session 21): each start is instead displaced by the same RMS along the
 straight line to where the surrogate's own relaxation of the candidate ends, the direction in
 which the surrogate leaves SevenNet-0's minima (``validation.displaced_toward``); the surrogate's
-column is then the row itself (session 21: 64 min of one core for the 16 steps of 1.19 nm,
-beside other jobs; 4-7 min per step from 6 Na on). ``--line-scan``: for every candidate the
+column then starts on its own way down and comes close to the row (session 21, 1.19 nm steps
+1-12, 14, 15: 0.576 against 0.587; 1.82 nm: 0.919 against 0.897). 64 min of one core for the 16
+steps of 1.19 nm, beside other jobs; 4-7 min per step from 6 Na on. ``--line-scan``: for every candidate the
 surrogate slides from by more than 0.1 eV, SevenNet-0's energy along the straight line from its
 minimum to the surrogate's end (``validation.line_energies``; 9 SevenNet-0 calls each): the largest rise before
 the line first drops below the minimum bounds from above the barrier that holds SevenNet-0 there.

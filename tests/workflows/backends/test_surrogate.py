@@ -287,11 +287,11 @@ def test_starts_displaced_toward_another_models_end_move_only_the_na_by_the_rms_
     """``displaced_toward`` moves each Na along its own straight line to the end structure, all
     by one factor, so that the RMS per Na coordinate is the one asked (0.05 A here, from a 1.5 A
     slide); carbon stays; a start that does not move comes back as is; a Na whose end crossed a
-    cell face moves the short way (minimum image). ``ranking(toward=...)``
-    relaxes from such starts: with the surrogate as both models, its two minima come back to the
-    same energy (1 meV), its unrelaxed candidate ends where its own relaxation does (5 meV, both
-    stop at 0.05 eV/A), so the rank is
-    the plain row's; without ``rattle_A`` it is refused before any relaxation."""
+    cell face moves the short way (minimum image). ``ranking(toward=...)`` relaxes from such
+    starts: with the surrogate as both models, its two minima come back to the same energy
+    (1 meV), its unrelaxed candidate ends where its own relaxation does (5 meV, both stop at
+    0.05 eV/A), so the rank is the plain row's; without ``rattle_A`` it is refused before any
+    relaxation."""
     fill, cands, starts = _stand_in_step(sur)
     a = V._bare(cands[2])
     end = sur.relax(a, 0.01, 800).atoms()

@@ -208,7 +208,7 @@ def barrier_bound(line_eV: np.ndarray, drop_eV: float = 0.01) -> float:
     below = np.flatnonzero(line < -drop_eV)
     if below.size == 0:
         return float("inf")
-    return float(max(0.0, line[:below[0]].max(initial=0.0)))
+    return float(line[:below[0]].max(initial=0.0))
 
 
 def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
