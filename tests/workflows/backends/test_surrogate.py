@@ -367,6 +367,32 @@ def test_ranking_at_the_end_points_flags_a_reference_candidate_that_was_no_minim
     assert "ref_drop_eV" not in V.ranking(sur, fill, tight=False)[0]
 
 
+def test_ranking_against_what_the_reference_reaches_from_the_backends_end_points(sur):
+    """``ranking(..., reference=R, relax_on=True)``: R relaxes on from each of the backend's end
+    points and each candidate's reached energy is the lower of that and its label. With the
+    surrogate as both models on the stand-in step (labels 0.1 eV above its own minima, one
+    candidate 1.5 A off the mid-plane), R ends where the backend did: 0.1 eV below the two relaxed
+    labels and more below the unrelaxed one, so against the reached energies the rank is exact
+    (rho 1, the same lowest, no miss) and each relaxation on costs one call (the end is already
+    converged). The stand-in frames record no optimiser steps (None); the committed 1.19 nm fill
+    does (5 Na, candidate 0: 9 steps to 0.05 eV/A, 42 more to 0.01, so 10 + 43 calls). Without a
+    reference ``relax_on`` is refused."""
+    fill, cands, starts = _stand_in_step(sur)
+    (row,) = V.ranking(sur, fill, tight=False, reference=sur, relax_on=True)
+    drops = np.array(row["on_drop_eV"])
+    assert drops[:2] == pytest.approx([-0.1, -0.1], abs=1e-3) and drops[2] < -0.15
+    assert drops == pytest.approx(row["ref_drop_eV"], abs=1e-6)
+    assert row["rho_reached"] == pytest.approx(1.0) and row["same_choice_reached"]
+    assert row["miss_reached_eV"] == 0.0
+    assert row["on_evaluations"] == [1, 1, 1] and row["own_evaluations"] is None
+    assert "rho_reached" not in V.ranking(sur, fill, tight=False, reference=sur)[0]
+    with pytest.raises(ValueError, match="needs a reference"):
+        V.ranking(sur, fill, tight=False, relax_on=True)
+    c119 = V.held_out_fill("naive_c119")
+    assert V._own_evaluations(c119, 5, tight=True)[0] == 53
+    assert V._own_evaluations(c119, 5, tight=False)[0] == 10
+
+
 def _stand_in_labeller(out, calc) -> L.Labeller:
     """A Labeller whose reference is ``calc`` (no SevenNet-0: its __init__ would load it)."""
     lab = L.Labeller.__new__(L.Labeller)

@@ -213,7 +213,8 @@ def barrier_bound(line_eV: np.ndarray, drop_eV: float = 0.01) -> float:
 
 def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight: bool,
             reference: Backend | None = None, rattle_A: float = 0.0, seed: int = 0,
-            steps: list[int] | None = None, toward: Backend | None = None) -> list[dict[str, Any]]:
+            steps: list[int] | None = None, toward: Backend | None = None,
+            relax_on: bool = False) -> list[dict[str, Any]]:
     """Per step: Spearman rho of relaxed candidate energies (SevenNet-0 vs ``backend``
     re-relaxing SevenNet-0's relaxed candidates) and whether ``backend``'s favourite is SevenNet-0's
     lowest or within ``tol_eV`` of it. ``tight``: both sides at 0.01 eV/A, as in
@@ -244,9 +245,22 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
     noise, each start is displaced by ``rattle_A`` RMS per Na coordinate along the straight line
     to where ``toward``'s own relaxation of the candidate ends (:func:`displaced_toward`): the
     reference's ranking from starts as far from its minima as the rattle's, in the direction
-    the other model's surface leads."""
+    the other model's surface leads.
+
+    ``relax_on`` (needs ``reference``; one reference relaxation per candidate): the reference
+    also relaxes on from each of ``backend``'s end points to the same tolerance, and each
+    candidate's *reached* reference energy is the lower of its own relaxed candidate's and that
+    relaxation's: the reference's candidate energies once it has followed ``backend``'s way out of
+    its minima. ``rho_reached`` and ``same_choice_reached`` rank ``backend``'s end energies against
+    these. ``on_drop_eV`` is the relaxed-on energy less the reference's own candidate (negative:
+    the reference, started where ``backend`` stopped, finds a lower minimum than its own);
+    ``on_evaluations``, its energy+force calls from ``backend``'s end points; ``own_evaluations``,
+    the reference's calls for the candidate in the fill (its relaxation from the naive start to
+    0.05 eV/A and, where ``tight``, on to 0.01 eV/A; None where the fill's files do not say)."""
     if toward is not None and not rattle_A > 0:
         raise ValueError(f"ranking(toward=...) needs rattle_A > 0 (got {rattle_A})")
+    if relax_on and reference is None:
+        raise ValueError("ranking(relax_on=True) needs a reference backend")
     if tight and not fill.every_candidate_tight:
         raise FileNotFoundError(f"{TRAINING_DIR}/{fill.name}_tight_all.extxyz(.gz) is missing or short: run "
                                 f"label_sevennet --part heldout --only {fill.name}_tight_all")
@@ -276,8 +290,28 @@ def ranking(backend: Backend, fill: HeldOutFill, tol_eV: float = 0.03, *, tight:
             row.update(rho_at_ends=float(spearmanr(e_end, es).statistic),
                        same_choice_at_ends=bool(e_end[pick] - e_end.min() <= tol_eV),
                        ref_drop_eV=(e_end - e7).tolist(), pick_vs_best_eV=float(e_end[pick] - e7.min()))
+        if relax_on:
+            on = [reference.relax(r.atoms(), fmax_eV_A, 800) for r in ends]
+            e_on = np.array([r.energy_eV for r in on])
+            reached = np.minimum(e7, e_on)
+            row.update(rho_reached=float(spearmanr(reached, es).statistic),
+                       same_choice_reached=bool(reached[pick] - reached.min() <= tol_eV),
+                       miss_reached_eV=float(reached[pick] - reached.min()), on_drop_eV=(e_on - e7).tolist(),
+                       on_evaluations=[int(r.n_evaluations) for r in on],
+                       own_evaluations=_own_evaluations(fill, x, tight))
         rows.append(row)
     return rows
+
+
+def _own_evaluations(fill: HeldOutFill, x: int, tight: bool) -> list[int] | None:
+    """SevenNet-0's energy+force calls for each candidate of step ``x`` in the fill, from the naive
+    start to 0.05 eV/A and, where ``tight``, on to 0.01 eV/A (one call more than the optimiser's
+    steps per relaxation); None where a frame does not record its steps."""
+    parts = [fill.step(x, False)] + ([fill.step(x, True)] if tight else [])
+    if any("n_steps" not in a.info or "candidate" not in a.info for p in parts for a in p):
+        return None
+    calls = [{int(a.info["candidate"]): int(a.info["n_steps"]) + 1 for a in p} for p in parts]
+    return [sum(c[int(a.info["candidate"])] for c in calls) for a in parts[-1]]
 
 
 def cluster_errors(backend, fmax_eV_A: float = 0.02) -> list[dict[str, Any]]:
