@@ -62,7 +62,7 @@ ap.add_argument("--relax-on", action="store_true",
                 help="SevenNet-0 relaxes on from every surrogate end point; rank against the energies it reaches")
 args = ap.parse_args()
 if not (np.isfinite(args.rattle_A) and 0 <= args.rattle_A <= 0.5):
-    ap.error(f"--rattle-A {args.rattle_A}: must be in (0, 0.5] A, or 0 with --line-scan")
+    ap.error(f"--rattle-A {args.rattle_A}: must be in (0, 0.5] A, or 0 with --line-scan or --relax-on")
 if args.rattle_A == 0 and not (args.line_scan or args.relax_on):
     ap.error("--rattle-A 0: nothing to re-relax; 0 is for --line-scan or --relax-on alone")
 if args.threads < 1:
